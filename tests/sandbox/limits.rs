@@ -1,0 +1,194 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use rlm_sandbox::{CellOutcome, Context, ErrorKind, Limits, NoBackend, Sandbox};
+use rlm_tests::{RecordingHandler, Shared, sandbox_with};
+use serde_json::json;
+
+fn kind(out: &CellOutcome) -> Option<ErrorKind> {
+    out.error.as_ref().map(|e| e.kind)
+}
+
+async fn limited(limits: Limits) -> Sandbox {
+    let mut sb = sandbox_with(limits, Arc::new(NoBackend)).await;
+    sb.load_context(0, Context::Text("kept".into())).await.unwrap();
+    sb
+}
+
+/// After any stop the next cell runs; `state_lost` says whether variables survived.
+async fn next_cell_runs(sb: &mut Sandbox, state_lost: bool) {
+    let out = sb.run_cell("print(context, 'survivor' in globals())").await.unwrap();
+    assert!(out.is_ok(), "{out:?}");
+    assert_eq!(out.stdout, format!("kept {}\n", !state_lost));
+}
+
+#[tokio::test]
+async fn a_busy_loop_hits_the_wall_clock_limit() {
+    let mut sb = limited(Limits { fuel: None, timeout: Duration::from_millis(300), ..Limits::default() }).await;
+    sb.run_cell("survivor = 1").await.unwrap();
+    let out = sb.run_cell("print('started')\nwhile True:\n    pass").await.unwrap();
+    assert_eq!(kind(&out), Some(ErrorKind::Timeout), "{out:?}");
+    assert!(out.elapsed < Duration::from_secs(5), "{:?}", out.elapsed);
+    assert_eq!(out.stdout, "started\n", "output before the stop is kept");
+    assert!(out.state_lost);
+    assert!(out.stderr.contains("sandbox was restarted"), "{}", out.stderr);
+    next_cell_runs(&mut sb, true).await;
+}
+
+#[tokio::test]
+async fn a_busy_loop_runs_out_of_fuel() {
+    let mut sb = limited(Limits { fuel: Some(200_000_000), ..Limits::default() }).await;
+    let out = sb.run_cell("n = 0\nwhile True:\n    n += 1").await.unwrap();
+    assert_eq!(kind(&out), Some(ErrorKind::FuelExhausted), "{out:?}");
+    assert_eq!(out.fuel_used, Some(200_000_000));
+    next_cell_runs(&mut sb, true).await;
+}
+
+#[tokio::test]
+async fn fuel_used_is_reported() {
+    let mut sb = limited(Limits::default()).await;
+    let out = sb.run_cell("x = sum(range(1000))").await.unwrap();
+    let used = out.fuel_used.unwrap();
+    assert!(used > 1000 && used < rlm_sandbox::DEFAULT_FUEL, "{used}");
+}
+
+#[tokio::test]
+async fn a_sleep_ends_at_the_deadline_and_keeps_the_state() {
+    let mut sb = limited(Limits { timeout: Duration::from_millis(300), ..Limits::default() }).await;
+    sb.run_cell("survivor = 1").await.unwrap();
+    let out = sb.run_cell("import time\ntime.sleep(30)").await.unwrap();
+    assert_eq!(kind(&out), Some(ErrorKind::Timeout), "{out:?}");
+    assert!(out.elapsed < Duration::from_secs(2), "{:?}", out.elapsed);
+    assert!(!out.state_lost, "a soft stop keeps the variables");
+    assert!(out.stderr.contains("CellTimeout"), "{}", out.stderr);
+    next_cell_runs(&mut sb, false).await;
+}
+
+#[tokio::test]
+async fn catching_the_timeout_does_not_escape_the_deadline() {
+    let mut sb = limited(Limits { timeout: Duration::from_millis(300), ..Limits::default() }).await;
+    let code = "import time\nwhile True:\n    try:\n        time.sleep(10)\n    except BaseException:\n        pass";
+    let out = sb.run_cell(code).await.unwrap();
+    assert_eq!(kind(&out), Some(ErrorKind::Timeout), "{out:?}");
+    assert!(out.elapsed < Duration::from_secs(3), "{:?}", out.elapsed);
+    next_cell_runs(&mut sb, true).await;
+}
+
+#[tokio::test]
+async fn a_blocking_select_is_stopped_by_the_host() {
+    let mut sb = limited(Limits { timeout: Duration::from_millis(300), ..Limits::default() }).await;
+    let out = sb.run_cell("import select\nselect.select([], [], [], 30)").await.unwrap();
+    // Either the guest cannot block this way at all, or the host stops it.
+    if let Some(e) = &out.error {
+        assert!(matches!(e.kind, ErrorKind::Timeout | ErrorKind::Exception), "{e:?}");
+    }
+    assert!(out.elapsed < Duration::from_secs(3), "{:?}", out.elapsed);
+    next_cell_runs(&mut sb, out.state_lost).await;
+}
+
+#[tokio::test]
+async fn a_memory_bomb_hits_the_memory_cap() {
+    let mut sb = limited(Limits { memory_bytes: 256 << 20, ..Limits::default() }).await;
+    sb.run_cell("survivor = 1").await.unwrap();
+    let out = sb.run_cell("blocks = []\nwhile True:\n    blocks.append(bytearray(10 << 20))").await.unwrap();
+    assert_eq!(kind(&out), Some(ErrorKind::MemoryLimit), "{out:?}");
+    assert!(out.stderr.contains("MemoryError") || out.state_lost, "{}", out.stderr);
+    let out2 = sb.run_cell("blocks = None\nprint(context, 'survivor' in globals())").await.unwrap();
+    assert!(out2.is_ok(), "{out2:?}");
+    assert_eq!(out2.stdout, format!("kept {}\n", !out.state_lost));
+}
+
+#[tokio::test]
+async fn one_huge_allocation_is_refused() {
+    let mut sb = limited(Limits { memory_bytes: 256 << 20, ..Limits::default() }).await;
+    let out = sb.run_cell("x = 'a' * (1 << 30)").await.unwrap();
+    assert_eq!(kind(&out), Some(ErrorKind::MemoryLimit), "{out:?}");
+    next_cell_runs(&mut sb, out.state_lost).await;
+}
+
+#[tokio::test]
+async fn an_output_flood_is_cut_with_a_marker() {
+    let mut sb = limited(Limits { max_output_bytes: 10_000, ..Limits::default() }).await;
+    sb.run_cell("survivor = 1").await.unwrap();
+    let out = sb.run_cell("while True:\n    print('x' * 100)").await.unwrap();
+    assert_eq!(kind(&out), Some(ErrorKind::OutputLimit), "{out:?}");
+    assert!(out.stdout.len() < 10_200, "{}", out.stdout.len());
+    assert!(out.stdout.contains("[... stdout truncated:"), "{}", &out.stdout[out.stdout.len() - 200..]);
+    assert!(!out.state_lost);
+    next_cell_runs(&mut sb, false).await;
+}
+
+#[tokio::test]
+async fn a_flood_that_catches_the_limit_is_still_cut() {
+    let mut sb = limited(Limits { max_output_bytes: 1000, timeout: Duration::from_secs(2), ..Limits::default() }).await;
+    let code = "for i in range(10000):\n    try:\n        print('y' * 50)\n    except BaseException:\n        pass\nprint('done')";
+    let out = sb.run_cell(code).await.unwrap();
+    assert_eq!(kind(&out), Some(ErrorKind::OutputLimit), "{out:?}");
+    assert!(out.stdout.len() < 1200);
+}
+
+#[tokio::test]
+async fn deep_recursion_raises_recursion_error() {
+    let mut sb = limited(Limits::default()).await;
+    sb.run_cell("survivor = 1").await.unwrap();
+    let out = sb.run_cell("def f(n):\n    return f(n + 1)\nf(0)").await.unwrap();
+    assert_eq!(kind(&out), Some(ErrorKind::Exception), "{out:?}");
+    assert!(out.stderr.contains("RecursionError"), "{}", out.stderr);
+    next_cell_runs(&mut sb, false).await;
+    let out = sb.run_cell("import sys\nsys.setrecursionlimit(100000)\ndef g(n):\n    return g(n + 1)\ng(0)").await.unwrap();
+    assert!(out.error.is_some(), "{out:?}");
+    next_cell_runs(&mut sb, out.state_lost).await;
+    let out = sb.run_cell("import json\njson.dumps(eval('[' * 100000 + ']' * 100000))").await.unwrap();
+    assert!(out.error.is_some(), "{out:?}");
+    next_cell_runs(&mut sb, out.state_lost).await;
+}
+
+#[tokio::test]
+async fn huge_ints_are_stopped() {
+    let mut sb = limited(Limits { timeout: Duration::from_secs(1), memory_bytes: 256 << 20, ..Limits::default() }).await;
+    let out = sb.run_cell("x = 10 ** (10 ** 10)").await.unwrap();
+    assert!(
+        matches!(kind(&out), Some(ErrorKind::Timeout | ErrorKind::MemoryLimit | ErrorKind::FuelExhausted)),
+        "{out:?}"
+    );
+    next_cell_runs(&mut sb, out.state_lost).await;
+    let out = sb.run_cell("print(str(10 ** 5000))").await.unwrap();
+    assert!(out.stderr.contains("Exceeds the limit"), "int-to-str digit limit: {}", out.stderr);
+}
+
+#[tokio::test]
+async fn a_catastrophic_regex_is_stopped() {
+    let mut sb = limited(Limits { timeout: Duration::from_millis(500), ..Limits::default() }).await;
+    let out = sb.run_cell("import re\nre.match(r'(a+)+$', 'a' * 40 + 'b')").await.unwrap();
+    assert!(matches!(kind(&out), Some(ErrorKind::Timeout | ErrorKind::FuelExhausted)), "{out:?}");
+    assert!(out.elapsed < Duration::from_secs(3), "{:?}", out.elapsed);
+    next_cell_runs(&mut sb, true).await;
+}
+
+#[tokio::test]
+async fn host_calls_per_cell_are_capped() {
+    let handler = RecordingHandler::with_delay(Duration::ZERO);
+    let limits = Limits { max_host_calls: 3, ..Limits::default() };
+    let mut sb = sandbox_with(limits, Arc::new(Shared(handler.clone()))).await;
+    let out = sb.run_cell("got = []\nfor i in range(10):\n    got.append(llm_query(str(i)))").await.unwrap();
+    assert_eq!(kind(&out), Some(ErrorKind::HostCallLimit), "{out:?}");
+    assert_eq!(handler.calls.lock().unwrap().len(), 3);
+    assert_eq!(sb.get_var("got").await.unwrap(), Some(json!(["echo:0", "echo:1", "echo:2"])));
+    let out = sb.run_cell("print(llm_query_batched(['a', 'b']))").await.unwrap();
+    assert!(out.is_ok(), "the cap is per cell: {out:?}");
+    let out = sb.run_cell("llm_query_batched(['a'] * 4)").await.unwrap();
+    assert_eq!(kind(&out), Some(ErrorKind::HostCallLimit), "{out:?}");
+}
+
+#[tokio::test]
+async fn a_slow_sub_call_ends_at_the_deadline_and_keeps_the_state() {
+    let handler = RecordingHandler::with_delay(Duration::from_secs(30));
+    let limits = Limits { timeout: Duration::from_millis(300), ..Limits::default() };
+    let mut sb = sandbox_with(limits, Arc::new(Shared(handler))).await;
+    sb.run_cell("survivor = 1").await.unwrap();
+    let out = sb.run_cell("llm_query('slow')").await.unwrap();
+    assert_eq!(kind(&out), Some(ErrorKind::Timeout), "{out:?}");
+    assert!(!out.state_lost);
+    let out = sb.run_cell("print(survivor)").await.unwrap();
+    assert_eq!(out.stdout, "1\n");
+}

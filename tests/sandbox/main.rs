@@ -1,0 +1,14 @@
+//! Integration tests of the sandbox runtime through its library API.
+//!
+//! Every test makes its own fresh sandbox from one shared runtime.
+
+/// Cells that try to escape or subvert the sandbox.
+mod hostile;
+/// Each limit, and that the next cell still runs after it.
+mod limits;
+/// The standard-library modules baked into the guest.
+mod modules;
+/// REPL semantics: persistence, isolation, output, errors, contexts, FINAL.
+mod repl;
+/// `llm_query`, `rlm_query`, their batched and async forms.
+mod subcalls;

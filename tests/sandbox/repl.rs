@@ -1,0 +1,182 @@
+use rlm_sandbox::{Context, ErrorKind};
+use rlm_tests::sandbox;
+use serde_json::json;
+
+#[tokio::test]
+async fn variables_functions_and_imports_persist_across_cells() {
+    let mut sb = sandbox().await;
+    let out = sb.run_cell("import re\nx = 41\ndef inc(v):\n    return v + 1").await.unwrap();
+    assert!(out.is_ok(), "{out:?}");
+    assert_eq!(out.changed_vars, vec!["inc", "x"]);
+    let out = sb.run_cell("print(inc(x), re.sub('a', 'b', 'aa'))").await.unwrap();
+    assert_eq!(out.stdout, "42 bb\n");
+    assert!(!out.state_lost);
+}
+
+#[tokio::test]
+async fn a_new_sandbox_sees_nothing_of_another() {
+    let mut a = sandbox().await;
+    let mut b = sandbox().await;
+    a.run_cell("secret = 'from a'").await.unwrap();
+    let out = b.run_cell("print(secret)").await.unwrap();
+    assert_eq!(out.error.as_ref().map(|e| e.kind), Some(ErrorKind::Exception));
+    assert!(out.stderr.contains("NameError: name 'secret' is not defined"), "{}", out.stderr);
+    assert_eq!(b.list_vars().await.unwrap(), vec![]);
+}
+
+#[tokio::test]
+async fn stdout_and_stderr_are_captured_separately() {
+    let mut sb = sandbox().await;
+    let out = sb.run_cell("import sys\nprint('out')\nprint('err', file=sys.stderr)").await.unwrap();
+    assert_eq!(out.stdout, "out\n");
+    assert_eq!(out.stderr, "err\n");
+    assert!(out.error.is_none());
+}
+
+#[tokio::test]
+async fn a_traceback_shows_only_the_cells_frames_and_earlier_effects_persist() {
+    let mut sb = sandbox().await;
+    sb.run_cell("def boom(n):\n    return 1 / n").await.unwrap();
+    let out = sb.run_cell("a = 1\nprint('before')\nb = boom(0)\nc = 3").await.unwrap();
+    let err = out.error.as_ref().expect("the cell fails");
+    assert_eq!(err.kind, ErrorKind::Exception);
+    assert_eq!(out.stdout, "before\n");
+    assert!(out.stderr.contains("ZeroDivisionError: division by zero"), "{}", out.stderr);
+    assert!(out.stderr.contains("b = boom(0)"), "the failing line is shown: {}", out.stderr);
+    assert!(out.stderr.contains("return 1 / n"), "{}", out.stderr);
+    assert!(!out.stderr.contains("app.py"), "driver frames leak: {}", out.stderr);
+    assert!(!out.stderr.contains("wit_world"), "driver frames leak: {}", out.stderr);
+    assert_eq!(out.changed_vars, vec!["a"], "a half-run cell reports what it changed");
+    assert_eq!(sb.get_var("a").await.unwrap(), Some(json!(1)));
+    assert_eq!(sb.get_var("c").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn syntax_errors_are_reported_as_exceptions() {
+    let mut sb = sandbox().await;
+    let out = sb.run_cell("x = (1,\n").await.unwrap();
+    assert_eq!(out.error.as_ref().map(|e| e.kind), Some(ErrorKind::Exception));
+    assert!(out.stderr.contains("SyntaxError"), "{}", out.stderr);
+}
+
+#[tokio::test]
+async fn in_place_changes_are_reported() {
+    let mut sb = sandbox().await;
+    sb.run_cell("items = []\nother = 1").await.unwrap();
+    let out = sb.run_cell("items.append(1)").await.unwrap();
+    assert_eq!(out.changed_vars, vec!["items"]);
+}
+
+#[tokio::test]
+async fn text_list_and_dict_contexts_load_and_several_are_numbered() {
+    let mut sb = sandbox().await;
+    sb.load_context(0, Context::Text("hello".into())).await.unwrap();
+    sb.load_context(1, Context::Json(json!(["a", "b"]))).await.unwrap();
+    sb.load_context(2, Context::Json(json!({"k": [1, 2]}))).await.unwrap();
+    let out = sb
+        .run_cell("print(context, context_0 is context, context_1, context_2['k'], type(context_2).__name__)")
+        .await
+        .unwrap();
+    assert_eq!(out.stdout, "hello True ['a', 'b'] [1, 2] dict\n");
+}
+
+#[tokio::test]
+async fn a_context_out_of_order_is_refused() {
+    let mut sb = sandbox().await;
+    let err = sb.load_context(1, Context::Text("x".into())).await.unwrap_err();
+    assert!(err.to_string().contains("before context 0"), "{err}");
+}
+
+#[tokio::test]
+async fn a_100_mb_context_loads() {
+    let mut sb = sandbox().await;
+    let line = "the quick brown fox jumps over the lazy dog 0123456789\n";
+    let text = line.repeat(100_000_000 / line.len() + 1);
+    let len = text.len();
+    sb.load_context(0, Context::Text(text)).await.unwrap();
+    let out = sb.run_cell("import re\nprint(len(context), len(re.findall('fox', context)))").await.unwrap();
+    assert_eq!(out.stdout, format!("{len} {}\n", len / line.len()));
+}
+
+#[tokio::test]
+async fn scaffold_names_are_restored_before_each_cell() {
+    let mut sb = sandbox().await;
+    sb.load_context(0, Context::Text("original".into())).await.unwrap();
+    let out = sb
+        .run_cell("context = 'forged'\nFINAL = print\nllm_query = None\nSHOW_VARS = 1\nprint(context)")
+        .await
+        .unwrap();
+    assert_eq!(out.stdout, "forged\n");
+    let out = sb.run_cell("print(context)\nFINAL('real')").await.unwrap();
+    assert_eq!(out.stdout, "original\n");
+    assert_eq!(out.final_value, Some(json!("real")));
+}
+
+#[tokio::test]
+async fn show_vars_lists_user_variables_with_types() {
+    let mut sb = sandbox().await;
+    sb.load_context(0, Context::Text("c".into())).await.unwrap();
+    let out = sb.run_cell("import json\nn = 3\nnames = ['a']\ndef f(): pass\nSHOW_VARS()").await.unwrap();
+    assert_eq!(out.stdout, "f: function\nn: int\nnames: list\n");
+}
+
+#[tokio::test]
+async fn final_ends_the_cell_at_once_with_a_json_value() {
+    let mut sb = sandbox().await;
+    let out = sb.run_cell("print('a')\nFINAL({'n': 1, 'xs': [1.5, None, True]})\nprint('never')").await.unwrap();
+    assert!(out.is_ok(), "{out:?}");
+    assert_eq!(out.stdout, "a\n");
+    assert_eq!(out.final_value, Some(json!({"n": 1, "xs": [1.5, null, true]})));
+}
+
+#[tokio::test]
+async fn final_turns_values_json_cannot_hold_into_their_repr() {
+    let mut sb = sandbox().await;
+    let out = sb.run_cell("FINAL({'s': {3}, 'b': b'x'})").await.unwrap();
+    assert_eq!(out.final_value, Some(json!({"s": "{3}", "b": "b'x'"})));
+    let out = sb.run_cell("FINAL(float('nan'))").await.unwrap();
+    assert_eq!(out.final_value, Some(json!("nan")));
+}
+
+#[tokio::test]
+async fn final_var_takes_a_name_with_or_without_quotes() {
+    let mut sb = sandbox().await;
+    sb.run_cell("answer = {'total': 7}").await.unwrap();
+    let out = sb.run_cell("FINAL_VAR('answer')").await.unwrap();
+    assert_eq!(out.final_value, Some(json!({"total": 7})));
+    let out = sb.run_cell("FINAL_VAR(answer)").await.unwrap();
+    assert_eq!(out.final_value, Some(json!({"total": 7})));
+    let out = sb.run_cell("FINAL_VAR(\"'answer'\")").await.unwrap();
+    assert_eq!(out.final_value, Some(json!({"total": 7})));
+}
+
+#[tokio::test]
+async fn final_var_of_an_unknown_name_lists_the_variables() {
+    let mut sb = sandbox().await;
+    sb.run_cell("alpha = 1\nbeta = 2").await.unwrap();
+    let out = sb.run_cell("FINAL_VAR('gamma')").await.unwrap();
+    assert_eq!(out.final_value, None);
+    let err = out.error.expect("unknown name fails");
+    assert!(err.message.contains("available variables: alpha, beta"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn get_var_and_list_vars_read_the_namespace() {
+    let mut sb = sandbox().await;
+    sb.run_cell("import math\nx = [1, 'two']\nobj = object()").await.unwrap();
+    assert_eq!(sb.get_var("x").await.unwrap(), Some(json!([1, "two"])));
+    let obj = sb.get_var("obj").await.unwrap().unwrap();
+    assert!(obj.as_str().unwrap().starts_with("<object object at"), "{obj}");
+    let names: Vec<_> = sb.list_vars().await.unwrap().into_iter().map(|v| (v.name, v.type_name)).collect();
+    assert_eq!(names, vec![("obj".into(), "object".into()), ("x".into(), "list".into())]);
+}
+
+#[tokio::test]
+async fn random_differs_between_sandboxes() {
+    let mut a = sandbox().await;
+    let mut b = sandbox().await;
+    let code = "import random\nFINAL(random.random())";
+    let x = a.run_cell(code).await.unwrap().final_value;
+    let y = b.run_cell(code).await.unwrap().final_value;
+    assert_ne!(x, y, "the snapshot must not bake in the random seed");
+}
