@@ -66,9 +66,20 @@ async fn sockets_are_unavailable() {
     let out = run(&mut sb, "import socket").await;
     assert_raises(&out, "ModuleNotFoundError");
     let out = run(&mut sb, "import _socket").await;
+    assert_raises(&out, "disabled in the sandbox");
+}
+
+#[tokio::test]
+async fn no_connection_reaches_a_listening_host_port() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut sb = sandbox().await;
+    let out = run(&mut sb, &format!("import urllib.request\nurllib.request.urlopen('http://127.0.0.1:{port}/', timeout=1)")).await;
     assert!(out.error.is_some(), "{out:?}");
-    let out = run(&mut sb, "import urllib.request").await;
+    let out = run(&mut sb, &format!("import asyncio\nawait asyncio.open_connection('127.0.0.1', {port})")).await;
     assert!(out.error.is_some(), "{out:?}");
+    assert!(listener.accept().is_err(), "a connection reached the host");
 }
 
 #[tokio::test]
@@ -107,7 +118,7 @@ async fn printing_final_does_not_forge_an_answer() {
 #[tokio::test]
 async fn patching_driver_internals_cannot_break_the_next_cell() {
     let mut sb = sandbox().await;
-    let out = run(&mut sb, "import sys\nsys.stdout = None\nsys.stderr = None\nprint = None").await;
+    let out = run(&mut sb, "import sys\nsys.stdout = None\nsys.stderr = None\nsys.modules['json'] = None").await;
     assert!(out.error.is_none(), "{out:?}");
     let out = run(&mut sb, "import builtins\nbuiltins.print = lambda *a, **k: None").await;
     assert!(out.error.is_none(), "{out:?}");
@@ -124,4 +135,16 @@ async fn exiting_the_interpreter_is_contained() {
     assert!(out.error.is_some(), "{out:?}");
     let out = run(&mut sb, "import os\nos.abort()").await;
     assert!(out.error.is_some(), "{out:?}");
+}
+
+#[tokio::test]
+async fn damaging_the_driver_replaces_the_instance() {
+    let mut sb = sandbox().await;
+    sb.run_cell("survivor = 1").await.unwrap();
+    let out = sb.run_cell("import inspect\ninspect.ismodule = None").await.unwrap();
+    assert_eq!(out.error.as_ref().map(|e| e.kind), Some(ErrorKind::Trap), "{out:?}");
+    assert!(out.stderr.contains("the REPL driver failed"), "{}", out.stderr);
+    assert!(out.state_lost);
+    let out = sb.run_cell("print('survivor' in globals())").await.unwrap();
+    assert_eq!(out.stdout, "False\n");
 }

@@ -12,20 +12,25 @@ fn kind(out: &CellOutcome) -> Option<ErrorKind> {
 async fn limited(limits: Limits) -> Sandbox {
     let mut sb = sandbox_with(limits, Arc::new(NoBackend)).await;
     sb.load_context(0, Context::Text("kept".into())).await.unwrap();
+    sb.run_cell("survivor = 1").await.unwrap();
     sb
+}
+
+fn py_bool(b: bool) -> &'static str {
+    if b { "True" } else { "False" }
 }
 
 /// After any stop the next cell runs; `state_lost` says whether variables survived.
 async fn next_cell_runs(sb: &mut Sandbox, state_lost: bool) {
     let out = sb.run_cell("print(context, 'survivor' in globals())").await.unwrap();
     assert!(out.is_ok(), "{out:?}");
-    assert_eq!(out.stdout, format!("kept {}\n", !state_lost));
+    assert_eq!(out.stdout, format!("kept {}\n", py_bool(!state_lost)));
+    sb.run_cell("survivor = 1").await.unwrap();
 }
 
 #[tokio::test]
 async fn a_busy_loop_hits_the_wall_clock_limit() {
     let mut sb = limited(Limits { fuel: None, timeout: Duration::from_millis(300), ..Limits::default() }).await;
-    sb.run_cell("survivor = 1").await.unwrap();
     let out = sb.run_cell("print('started')\nwhile True:\n    pass").await.unwrap();
     assert_eq!(kind(&out), Some(ErrorKind::Timeout), "{out:?}");
     assert!(out.elapsed < Duration::from_secs(5), "{:?}", out.elapsed);
@@ -55,7 +60,6 @@ async fn fuel_used_is_reported() {
 #[tokio::test]
 async fn a_sleep_ends_at_the_deadline_and_keeps_the_state() {
     let mut sb = limited(Limits { timeout: Duration::from_millis(300), ..Limits::default() }).await;
-    sb.run_cell("survivor = 1").await.unwrap();
     let out = sb.run_cell("import time\ntime.sleep(30)").await.unwrap();
     assert_eq!(kind(&out), Some(ErrorKind::Timeout), "{out:?}");
     assert!(out.elapsed < Duration::from_secs(2), "{:?}", out.elapsed);
@@ -89,13 +93,12 @@ async fn a_blocking_select_is_stopped_by_the_host() {
 #[tokio::test]
 async fn a_memory_bomb_hits_the_memory_cap() {
     let mut sb = limited(Limits { memory_bytes: 256 << 20, ..Limits::default() }).await;
-    sb.run_cell("survivor = 1").await.unwrap();
     let out = sb.run_cell("blocks = []\nwhile True:\n    blocks.append(bytearray(10 << 20))").await.unwrap();
     assert_eq!(kind(&out), Some(ErrorKind::MemoryLimit), "{out:?}");
     assert!(out.stderr.contains("MemoryError") || out.state_lost, "{}", out.stderr);
     let out2 = sb.run_cell("blocks = None\nprint(context, 'survivor' in globals())").await.unwrap();
     assert!(out2.is_ok(), "{out2:?}");
-    assert_eq!(out2.stdout, format!("kept {}\n", !out.state_lost));
+    assert_eq!(out2.stdout, format!("kept {}\n", py_bool(!out.state_lost)));
 }
 
 #[tokio::test]
@@ -109,7 +112,6 @@ async fn one_huge_allocation_is_refused() {
 #[tokio::test]
 async fn an_output_flood_is_cut_with_a_marker() {
     let mut sb = limited(Limits { max_output_bytes: 10_000, ..Limits::default() }).await;
-    sb.run_cell("survivor = 1").await.unwrap();
     let out = sb.run_cell("while True:\n    print('x' * 100)").await.unwrap();
     assert_eq!(kind(&out), Some(ErrorKind::OutputLimit), "{out:?}");
     assert!(out.stdout.len() < 10_200, "{}", out.stdout.len());
@@ -130,7 +132,6 @@ async fn a_flood_that_catches_the_limit_is_still_cut() {
 #[tokio::test]
 async fn deep_recursion_raises_recursion_error() {
     let mut sb = limited(Limits::default()).await;
-    sb.run_cell("survivor = 1").await.unwrap();
     let out = sb.run_cell("def f(n):\n    return f(n + 1)\nf(0)").await.unwrap();
     assert_eq!(kind(&out), Some(ErrorKind::Exception), "{out:?}");
     assert!(out.stderr.contains("RecursionError"), "{}", out.stderr);

@@ -24,6 +24,7 @@ import random
 import sys
 import time
 import traceback
+import types
 
 import preload
 from componentize_py_types import Err
@@ -126,9 +127,10 @@ class _FinalSignal(BaseException):
 
 
 class _HostWriter(io.TextIOBase):
-    """`sys.stdout` / `sys.stderr` during a cell: buffers text and hands it to
-    the host in chunks. The host enforces the cap; once it refuses, the cell
-    ends with `OutputLimitExceeded`."""
+    """`sys.stdout` / `sys.stderr` during a cell: line-buffered, handing each
+    finished line (or 8 KiB) to the host, so output printed before a hard stop
+    survives it. The host enforces the cap; once it refuses, the cell ends
+    with `OutputLimitExceeded`."""
 
     FLUSH_AT = 8192
 
@@ -147,7 +149,7 @@ class _HostWriter(io.TextIOBase):
             raise TypeError(f"write() argument must be str, not {type(s).__name__}")
         self._parts.append(s)
         self._size += len(s)
-        if self._size >= self.FLUSH_AT:
+        if self._size >= self.FLUSH_AT or "\n" in s:
             self.flush()
         return len(s)
 
@@ -179,11 +181,12 @@ def _to_json(value):
 
 
 def _raise_call_error(err):
+    # `from None`: the binding's `Err` is plumbing, not part of the story.
     if isinstance(err, subcalls.CallError_LimitReached):
-        raise HostCallLimitExceeded(err.value)
+        raise HostCallLimitExceeded(err.value) from None
     if isinstance(err, subcalls.CallError_Deadline):
-        raise CellTimeout(err.value)
-    raise RuntimeError(err.value)
+        raise CellTimeout(err.value) from None
+    raise RuntimeError(err.value) from None
 
 
 def _item(result, decode):
@@ -414,6 +417,7 @@ time.sleep = _sleep
 SCAFFOLD_NAMES = ("context", "llm_query", "llm_query_batched", "rlm_query", "rlm_query_batched", "FINAL", "FINAL_VAR", "SHOW_VARS")
 
 _ns = {"__name__": "__main__", "__builtins__": builtins, "__doc__": None}
+_builtins = dict(vars(builtins))
 _scaffold = {}
 _final_called = False
 _cell_count = 0
@@ -480,6 +484,12 @@ def _restore_scaffold():
     for name, value in _scaffold.items():
         if _ns.get(name) is not value:
             _ns[name] = value
+    if _ns.get("__builtins__") is not builtins:
+        _ns["__builtins__"] = builtins
+    current = vars(builtins)
+    for name, value in _builtins.items():
+        if current.get(name) is not value:
+            current[name] = value
 
 
 def _fingerprint(value):
@@ -490,22 +500,51 @@ def _fingerprint(value):
     return (id(value), size)
 
 
-def _strip_driver_frames(te):
-    seen = set()
-    while te is not None and id(te) not in seen:
-        seen.add(id(te))
-        te.stack = traceback.StackSummary.from_list(
-            [f for f in te.stack if f.filename not in _DRIVER_FILES and "wit_world" not in f.filename]
-        )
-        for sub in getattr(te, "exceptions", None) or ():
-            _strip_driver_frames(sub)
-        te = te.__cause__ or te.__context__
+_MAX_TRACEBACK_FRAMES = 40
+
+
+def _trim_traceback(exc):
+    """Drops the driver's frames, and keeps the first and last frames of a
+    very deep traceback, so that formatting it stays cheap."""
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename not in _DRIVER_FILES and "wit_world" not in filename:
+            frames.append(tb)
+        tb = tb.tb_next
+    if len(frames) > _MAX_TRACEBACK_FRAMES:
+        half = _MAX_TRACEBACK_FRAMES // 2
+        omitted = len(frames) - 2 * half
+        frames = frames[:half] + frames[-half:]
+        try:
+            exc.add_note(f"[{omitted} stack frames in the middle of this traceback are not shown]")
+        except Exception:
+            pass  # an exception class that refuses attributes
+    trimmed = None
+    for tb in reversed(frames):
+        trimmed = types.TracebackType(trimmed, tb.tb_frame, tb.tb_lasti, tb.tb_lineno)
+    exc.with_traceback(trimmed)
 
 
 def _format_exception(exc):
-    te = traceback.TracebackException.from_exception(exc)
-    _strip_driver_frames(te)
-    return "".join(te.format())
+    try:
+        return _format_trimmed(exc)
+    except BaseException as failure:
+        return f"{type(exc).__name__}: {exc!r}\n(the traceback could not be formatted: {failure!r})\n"
+
+
+def _format_trimmed(exc):
+    seen = set()
+    todo = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        _trim_traceback(e)
+        todo.extend((e.__cause__, e.__context__, *getattr(e, "exceptions", ())))
+    return "".join(traceback.format_exception(exc))
 
 
 def _error_kind(exc):
@@ -544,6 +583,34 @@ def _run(code):
         exec(compiled, _ns)
 
 
+def _run_cell(code):
+    global _final_called
+    _runtime_init()
+    _final_called = False
+    _restore_scaffold()
+    out = _HostWriter(control.OutputStream.STDOUT, "stdout")
+    err = _HostWriter(control.OutputStream.STDERR, "stderr")
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    before = {k: _fingerprint(v) for k, v in _user_vars().items()}
+    error = None
+    try:
+        try:
+            _run(code)
+        finally:
+            _flush_output()
+    except _FinalSignal:
+        pass
+    except BaseException as exc:
+        error = wit.CellError(kind=_error_kind(exc), message=_format_exception(exc))
+    finally:
+        sys.stdout, sys.stderr = saved
+        _selector.pending.clear()
+    after = _user_vars()
+    changed = sorted(k for k, v in after.items() if before.get(k) != _fingerprint(v))
+    return wit.CellResult(error=error, changed_vars=changed, final_called=_final_called)
+
+
 class Repl(exports.Repl):
     def load_context(self, index, format, data):
         _runtime_init()
@@ -557,31 +624,17 @@ class Repl(exports.Repl):
         _restore_scaffold()
 
     def run_cell(self, code):
-        global _final_called
-        _runtime_init()
-        _final_called = False
-        _restore_scaffold()
-        out = _HostWriter(control.OutputStream.STDOUT, "stdout")
-        err = _HostWriter(control.OutputStream.STDERR, "stderr")
-        saved = sys.stdout, sys.stderr
-        sys.stdout, sys.stderr = out, err
-        before = {k: _fingerprint(v) for k, v in _user_vars().items()}
-        error = None
         try:
-            try:
-                _run(code)
-            finally:
-                _flush_output()
-        except _FinalSignal:
-            pass
+            return _run_cell(code)
         except BaseException as exc:
-            error = wit.CellError(kind=_error_kind(exc), message=_format_exception(exc))
-        finally:
-            sys.stdout, sys.stderr = saved
-            _selector.pending.clear()
-        after = _user_vars()
-        changed = sorted(k for k, v in after.items() if before.get(k) != _fingerprint(v))
-        return wit.CellResult(error=error, changed_vars=changed, final_called=_final_called)
+            # Model code can damage the driver's own state (say, by patching
+            # a module it uses); report that instead of trapping.
+            message = f"the REPL driver failed: {exc!r}\n"
+            return wit.CellResult(
+                error=wit.CellError(kind=wit.ErrorKind.INTERNAL, message=message),
+                changed_vars=[],
+                final_called=_final_called,
+            )
 
     def get_var(self, name):
         user = _user_vars()

@@ -1,5 +1,8 @@
 //! The `rlm-sandbox` command-line tool.
 
+// Printing results and errors is this binary's job.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::process::ExitCode;
 
 use clap::Parser;

@@ -42,7 +42,7 @@ mod state;
 
 pub use config::{
     DEFAULT_FUEL, DEFAULT_MAX_HOST_CALLS, DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MEMORY_BYTES, DEFAULT_TIMEOUT,
-    DEFAULT_WASM_STACK_BYTES, EPOCH_TICK, HARD_STOP_GRACE, Limits, RuntimeConfig,
+    DEFAULT_WASM_STACK_BYTES, EPOCH_TICK, ABANDON_GRACE, HARD_STOP_GRACE, Limits, RuntimeConfig,
 };
 pub use error::{Error, Result};
 pub use handler::{NoBackend, SubcallError, SubcallHandler};

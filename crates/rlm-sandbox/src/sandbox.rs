@@ -8,7 +8,7 @@ use serde_json::Value;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use crate::bindings::{self, repl};
-use crate::config::{HARD_STOP_GRACE, Limits};
+use crate::config::{ABANDON_GRACE, HARD_STOP_GRACE, Limits};
 use crate::error::{Error, Result};
 use crate::handler::SubcallHandler;
 use crate::outcome::{CellError, CellOutcome, ErrorKind};
@@ -101,7 +101,7 @@ impl Sandbox {
         self.store.data_mut().begin(Instant::now() + self.limits.timeout);
         self.refuel()?;
         let call = self.guest.rlm_sandbox_repl().call_load_context(&mut self.store, index, format, data);
-        match tokio::time::timeout(self.limits.timeout + HARD_STOP_GRACE, call).await {
+        match tokio::time::timeout(self.limits.timeout + HARD_STOP_GRACE + ABANDON_GRACE, call).await {
             Ok(Ok(Ok(()))) => Ok(()),
             Ok(Ok(Err(message))) => Err(Error::Context { index, message }),
             Ok(Err(e)) => {
@@ -124,7 +124,7 @@ impl Sandbox {
         self.store.data_mut().begin(started + self.limits.timeout);
         let fuel_start = self.refuel()?;
         let call = self.guest.rlm_sandbox_repl().call_run_cell(&mut self.store, code);
-        let result = tokio::time::timeout(self.limits.timeout + HARD_STOP_GRACE, call).await;
+        let result = tokio::time::timeout(self.limits.timeout + HARD_STOP_GRACE + ABANDON_GRACE, call).await;
         let elapsed = started.elapsed();
         let fuel_used = fuel_start.map(|start| start.saturating_sub(self.store.get_fuel().unwrap_or(0)));
 
@@ -136,6 +136,10 @@ impl Sandbox {
             Ok(Ok(res)) => {
                 changed_vars = res.changed_vars;
                 match res.error {
+                    Some(e) if e.kind == repl::ErrorKind::Internal => {
+                        self.poisoned = true;
+                        Some(CellError { kind: ErrorKind::Trap, message: e.message })
+                    }
                     Some(e) => Some(CellError { kind: guest_kind(e.kind, memory_denied), message: e.message }),
                     None if output_cut => Some(limit_error(ErrorKind::OutputLimit, &self.limits)),
                     None if calls_cut => Some(limit_error(ErrorKind::HostCallLimit, &self.limits)),
@@ -241,7 +245,7 @@ async fn instantiate(
     let mut store = Store::new(runtime.engine(), HostState::new(limits.clone(), handler.clone()));
     store.limiter(|s| &mut s.memory);
     store.epoch_deadline_callback(|ctx| {
-        if Instant::now() >= ctx.data().cell.deadline {
+        if Instant::now() >= ctx.data().cell.hard_deadline {
             Ok(UpdateDeadline::Interrupt)
         } else {
             // Let other sandboxes on this executor thread run.
@@ -258,10 +262,12 @@ async fn instantiate(
 
 fn guest_kind(kind: repl::ErrorKind, memory_denied: bool) -> ErrorKind {
     match kind {
-        repl::ErrorKind::Exception if memory_denied => ErrorKind::MemoryLimit,
-        repl::ErrorKind::Exception => ErrorKind::Exception,
+        // A `MemoryError` counts as the limit only when the cap refused to
+        // grow memory; CPython also raises it for, say, a parser overflow.
+        repl::ErrorKind::MemoryLimit | repl::ErrorKind::Exception if memory_denied => ErrorKind::MemoryLimit,
+        repl::ErrorKind::MemoryLimit | repl::ErrorKind::Exception => ErrorKind::Exception,
         repl::ErrorKind::Timeout => ErrorKind::Timeout,
-        repl::ErrorKind::MemoryLimit => ErrorKind::MemoryLimit,
+        repl::ErrorKind::Internal => ErrorKind::Trap,
         repl::ErrorKind::OutputLimit => ErrorKind::OutputLimit,
         repl::ErrorKind::HostCallLimit => ErrorKind::HostCallLimit,
     }

@@ -9,7 +9,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::{control, subcalls};
-use crate::config::Limits;
+use crate::config::{HARD_STOP_GRACE, Limits};
 use crate::handler::{SubcallError, SubcallHandler};
 
 /// Everything a [`wasmtime::Store`] of a sandbox owns.
@@ -86,7 +86,10 @@ impl WasiView for HostState {
 
 /// State of the cell (or other guest call) in progress.
 pub(crate) struct CellState {
+    /// Sleeps and sub-calls end here, raising inside Python.
     pub(crate) deadline: Instant,
+    /// The epoch callback interrupts wasm from here on.
+    pub(crate) hard_deadline: Instant,
     pub(crate) host_calls: u32,
     pub(crate) host_call_limit_hit: bool,
     pub(crate) stdout: CappedText,
@@ -98,6 +101,7 @@ impl CellState {
     fn new(limits: &Limits, deadline: Instant) -> Self {
         CellState {
             deadline,
+            hard_deadline: deadline + HARD_STOP_GRACE,
             host_calls: 0,
             host_call_limit_hit: false,
             stdout: CappedText::new("stdout", limits.max_output_bytes),
