@@ -6,7 +6,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use rlm_engine::{Rlm, RlmBuilder};
+use rlm_llm::{ApiKey, Client, ClientConfig, Model, Provider, RetryPolicy};
 use rlm_sandbox::{Limits, NoBackend, Runtime, RuntimeConfig, Sandbox, SubcallError, SubcallHandler};
+use rlm_test_support::MockLlm;
 use serde_json::Value;
 
 /// The runtime every test shares, so the guest is compiled or loaded once.
@@ -94,4 +97,36 @@ impl SubcallHandler for Shared {
         let calls: Vec<_> = prompts.into_iter().map(|p| self.llm_query(p, model.clone())).collect();
         Box::pin(futures::future::join_all(calls))
     }
+}
+
+/// Retries fast enough for tests: 3 retries, 10 ms to 200 ms apart.
+pub fn fast_retries() -> RetryPolicy {
+    RetryPolicy { max_retries: 3, initial_backoff: Duration::from_millis(10), max_backoff: Duration::from_millis(200) }
+}
+
+/// A client of `provider` pointed at `mock`, with a 5 s request timeout and
+/// fast retries.
+pub fn mock_client(mock: &MockLlm, provider: Provider, model: &str) -> Client {
+    let mut config = ClientConfig::new(provider, model);
+    config.base_url = match provider {
+        Provider::Anthropic => mock.anthropic_base_url(),
+        _ => mock.openai_base_url(),
+    };
+    config.api_key = Some(ApiKey::new("sk-test-secret"));
+    config.request_timeout = Duration::from_secs(5);
+    config.retry = fast_retries();
+    Client::new(config).expect("a valid client config")
+}
+
+/// An RLM builder whose root and sub model are OpenAI clients of `mock`,
+/// sharing the test runtime.
+pub fn rlm_for(mock: &MockLlm) -> RlmBuilder {
+    let root: Arc<dyn Model> = Arc::new(mock_client(mock, Provider::OpenAi, "mock-root"));
+    let sub: Arc<dyn Model> = Arc::new(mock_client(mock, Provider::OpenAi, "mock-sub"));
+    Rlm::builder().runtime(runtime().clone()).root(root).sub(sub)
+}
+
+/// Wraps code in a ```repl fence, as a model reply.
+pub fn repl(code: &str) -> String {
+    format!("Next step.\n```repl\n{code}\n```")
 }

@@ -31,6 +31,190 @@ pub enum Command {
     /// Exit status: 0 when every cell ran without error, 1 when a cell raised
     /// an exception, 2 when a limit stopped a cell, 64 for bad usage.
     Exec(ExecArgs),
+
+    /// Answer a query about a context with a Recursive Language Model.
+    ///
+    /// The context (CONTEXT_FILE, `-` for stdin, or empty) is loaded into a
+    /// sandbox as `context`; the root model writes code to explore it, calls
+    /// sub-models and sub-RLMs, and ends with FINAL. Prints the answer: a
+    /// string as text, anything else as JSON.
+    ///
+    /// Exit status: 0 on an answer, 1 when a budget or the model stopped the
+    /// run, 64 for bad usage.
+    Run(Box<RunArgs>),
+}
+
+/// Arguments of `rlm-sandbox run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The question to answer about the context.
+    #[arg(short, long)]
+    pub query: String,
+
+    /// The context: `*.json` is parsed as JSON, anything else is text; `-`
+    /// reads text from stdin. Without it the context is empty.
+    #[arg(value_name = "CONTEXT_FILE")]
+    pub context: Option<PathBuf>,
+
+    /// The model API: `openai` (any Chat Completions endpoint) or `anthropic`.
+    #[arg(long, value_enum, default_value_t = ProviderArg::Openai)]
+    pub provider: ProviderArg,
+
+    /// The API's base URL (for OpenAI-compatible servers, the part before
+    /// `/chat/completions`). By default the provider's official endpoint.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+
+    /// The API key. By default `$OPENAI_API_KEY` or `$ANTHROPIC_API_KEY`;
+    /// not needed for local servers.
+    #[arg(long, value_name = "KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+
+    /// The root model.
+    #[arg(long, value_name = "M", env = "RLM_MODEL")]
+    pub model: String,
+
+    /// The model for `llm_query` and sub-RLMs. By default the root model.
+    #[arg(long, value_name = "M")]
+    pub sub_model: Option<String>,
+
+    /// Root iterations before one last call asks for the answer.
+    #[arg(long, value_name = "N", default_value_t = rlm_engine::DEFAULT_MAX_ITERATIONS,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_iterations: u32,
+
+    /// Iterations of each sub-RLM.
+    #[arg(long, value_name = "N", default_value_t = rlm_engine::DEFAULT_CHILD_MAX_ITERATIONS,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub child_max_iterations: u32,
+
+    /// Sub-RLM levels allowed below the root (0: `rlm_query` acts as
+    /// `llm_query`).
+    #[arg(long, value_name = "D", default_value_t = rlm_engine::DEFAULT_MAX_DEPTH)]
+    pub max_depth: u32,
+
+    /// Model calls in flight at once, for the whole run.
+    #[arg(long, value_name = "N", default_value_t = rlm_engine::DEFAULT_MAX_CONCURRENCY,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_concurrency: usize,
+
+    /// Token budget (input plus output, all models and depths).
+    #[arg(long, value_name = "N")]
+    pub max_tokens: Option<u64>,
+
+    /// Cost budget in dollars (counts calls to models given a `--price`).
+    #[arg(long, value_name = "USD")]
+    pub max_cost: Option<f64>,
+
+    /// A model's price in dollars per million tokens, as
+    /// `MODEL=INPUT/OUTPUT` (for example `gpt-4o-mini=0.15/0.6`); repeatable.
+    #[arg(long, value_name = "MODEL=IN/OUT", value_parser = parse_price)]
+    pub price: Vec<(String, rlm_engine::Price)>,
+
+    /// Wall-clock budget of the whole run, in seconds.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout_s: Option<u64>,
+
+    /// Erroring iterations in a row that end the run.
+    #[arg(long, value_name = "N", default_value_t = rlm_engine::DEFAULT_MAX_ERROR_STREAK,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_error_streak: u32,
+
+    /// Timeout of one model request, in seconds.
+    #[arg(long, value_name = "N", default_value_t = rlm_llm::DEFAULT_REQUEST_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_s: u64,
+
+    /// Retries of a model request after a 429, 5xx, timeout or dropped
+    /// connection (exponential backoff with jitter, honouring `Retry-After`).
+    #[arg(long, value_name = "N", default_value_t = rlm_llm::DEFAULT_MAX_RETRIES)]
+    pub max_retries: u32,
+
+    /// Wall-clock limit of one cell, in seconds (a cell may wait for many
+    /// sub-RLMs).
+    #[arg(long, value_name = "N", default_value_t = rlm_engine::DEFAULT_CELL_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub cell_timeout_s: u64,
+
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
+
+    /// Replace the root system prompt with this file's text.
+    #[arg(long, value_name = "F")]
+    pub prompt_file: Option<PathBuf>,
+
+    /// Replace the sub-RLM system prompt with this file's text.
+    #[arg(long, value_name = "F")]
+    pub child_prompt_file: Option<PathBuf>,
+
+    /// Write the run's trajectory as JSONL (the official `rlms` log format)
+    /// into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+
+    /// Print one JSON object with the answer, usage and any error.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The `--provider` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProviderArg {
+    /// OpenAI Chat Completions, or any server compatible with it.
+    Openai,
+    /// The Anthropic Messages API.
+    Anthropic,
+}
+
+fn parse_price(s: &str) -> Result<(String, rlm_engine::Price), String> {
+    let (model, prices) = s.rsplit_once('=').ok_or("expected MODEL=INPUT/OUTPUT")?;
+    let (input, output) = prices.split_once('/').ok_or("expected MODEL=INPUT/OUTPUT")?;
+    let number = |v: &str| v.trim().parse::<f64>().map_err(|_| format!("`{v}` is not a price"));
+    Ok((model.to_owned(), rlm_engine::Price { input_per_mtok: number(input)?, output_per_mtok: number(output)? }))
+}
+
+/// Sandbox limits shared by `exec` and `run`.
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Instruction fuel per cell, or `off` to run without fuel metering
+    /// (about 30% faster; the wall-clock limit still applies).
+    #[arg(long, value_name = "N|off", default_value_t = Fuel::Limit(rlm_sandbox::DEFAULT_FUEL))]
+    pub fuel: Fuel,
+
+    /// Cap on the sandbox's linear memory, in MiB (at least 64).
+    #[arg(long, value_name = "N", default_value_t = (rlm_sandbox::DEFAULT_MEMORY_BYTES >> 20) as u64)]
+    pub memory_mb: u64,
+
+    /// Cap on each of stdout and stderr per cell, in bytes; output past it is
+    /// dropped with a visible marker and the cell stops.
+    #[arg(long, value_name = "N", default_value_t = rlm_sandbox::DEFAULT_MAX_OUTPUT_BYTES as u64)]
+    pub max_output_bytes: u64,
+
+    /// Cap on `llm_query`/`rlm_query` calls per cell (each prompt of a batch
+    /// counts).
+    #[arg(long, value_name = "N", default_value_t = rlm_sandbox::DEFAULT_MAX_HOST_CALLS)]
+    pub max_host_calls: u32,
+}
+
+impl SandboxArgs {
+    /// The sandbox limits these flags ask for, with `timeout` per cell.
+    pub fn limits(&self, timeout: std::time::Duration) -> rlm_sandbox::Limits {
+        rlm_sandbox::Limits {
+            fuel: match self.fuel {
+                Fuel::Limit(n) => Some(n),
+                Fuel::Off => None,
+            },
+            memory_bytes: usize::try_from(self.memory_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
+            timeout,
+            max_output_bytes: usize::try_from(self.max_output_bytes).unwrap_or(usize::MAX),
+            max_host_calls: self.max_host_calls,
+        }
+    }
+
+    /// The runtime settings these flags need.
+    pub fn runtime_config(&self) -> rlm_sandbox::RuntimeConfig {
+        rlm_sandbox::RuntimeConfig::new().fuel_metering(self.fuel != Fuel::Off)
+    }
 }
 
 /// Arguments of `rlm-sandbox exec`.
@@ -49,29 +233,13 @@ pub struct ExecArgs {
     #[arg(long = "context-file", value_name = "PATH")]
     pub context_files: Vec<PathBuf>,
 
-    /// Instruction fuel per cell, or `off` to run without fuel metering
-    /// (about 30% faster; the wall-clock limit still applies).
-    #[arg(long, value_name = "N|off", default_value_t = Fuel::Limit(rlm_sandbox::DEFAULT_FUEL))]
-    pub fuel: Fuel,
-
-    /// Cap on the sandbox's linear memory, in MiB (at least 64).
-    #[arg(long, value_name = "N", default_value_t = (rlm_sandbox::DEFAULT_MEMORY_BYTES >> 20) as u64)]
-    pub memory_mb: u64,
-
     /// Wall-clock limit per cell, in milliseconds.
     #[arg(long, value_name = "N", default_value_t = rlm_sandbox::DEFAULT_TIMEOUT.as_millis() as u64,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout_ms: u64,
 
-    /// Cap on each of stdout and stderr per cell, in bytes; output past it is
-    /// dropped with a visible marker and the cell stops.
-    #[arg(long, value_name = "N", default_value_t = rlm_sandbox::DEFAULT_MAX_OUTPUT_BYTES as u64)]
-    pub max_output_bytes: u64,
-
-    /// Cap on `llm_query`/`rlm_query` calls per cell (each prompt of a batch
-    /// counts).
-    #[arg(long, value_name = "N", default_value_t = rlm_sandbox::DEFAULT_MAX_HOST_CALLS)]
-    pub max_host_calls: u32,
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
 
     /// Print one JSON object per cell (JSON Lines) instead of the cell's
     /// output.

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use rlm_sandbox::{CellOutcome, Context, Limits, NoBackend, Runtime, RuntimeConfig};
+use rlm_sandbox::{CellOutcome, Context, NoBackend, Runtime};
 use serde_json::json;
 
-use crate::args::{ExecArgs, Fuel, UsageError};
+use crate::args::{ExecArgs, UsageError};
 use crate::output::neutralize;
 
 /// Runs the cells and returns the exit status the help text promises.
@@ -24,18 +24,8 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<ExitCode> {
     }
     let contexts = args.context_files.iter().map(|p| read_context(p)).collect::<anyhow::Result<Vec<_>>>()?;
 
-    let limits = Limits {
-        fuel: match args.fuel {
-            Fuel::Limit(n) => Some(n),
-            Fuel::Off => None,
-        },
-        memory_bytes: usize::try_from(args.memory_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
-        timeout: Duration::from_millis(args.timeout_ms),
-        max_output_bytes: usize::try_from(args.max_output_bytes).unwrap_or(usize::MAX),
-        max_host_calls: args.max_host_calls,
-    };
-    let config = RuntimeConfig::new().fuel_metering(args.fuel != Fuel::Off);
-    let runtime = Runtime::new(config).context("cannot start the sandbox runtime")?;
+    let limits = args.sandbox.limits(Duration::from_millis(args.timeout_ms));
+    let runtime = Runtime::new(args.sandbox.runtime_config()).context("cannot start the sandbox runtime")?;
     let mut sandbox = match runtime.sandbox(limits, Arc::new(NoBackend)).await {
         Err(rlm_sandbox::Error::InvalidConfig(msg)) => return Err(UsageError(msg).into()),
         other => other.context("cannot create a sandbox")?,

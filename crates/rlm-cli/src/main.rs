@@ -10,6 +10,7 @@ use clap::Parser;
 mod args;
 mod exec;
 mod output;
+mod run;
 
 /// Exit status for bad usage (sysexits `EX_USAGE`).
 const EXIT_USAGE: u8 = 64;
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
 async fn run(cli: args::Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         args::Command::Exec(exec) => exec::run(exec).await,
+        args::Command::Run(args) => run::run(*args).await,
     }
 }
 

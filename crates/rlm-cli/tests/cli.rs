@@ -131,3 +131,114 @@ fn help_describes_every_flag() {
     }
     assert_eq!(rlm(&["--help"]).status.code(), Some(0));
 }
+
+mod run {
+    use super::*;
+    use rlm_test_support::{MockLlm, MockReply};
+
+    fn run_against(mock: &MockLlm, extra: &[&str]) -> Output {
+        let base = mock.openai_base_url();
+        let mut args = vec!["run", "--base-url", base.as_str(), "--model", "mock-model", "--max-retries", "1"];
+        args.extend_from_slice(extra);
+        rlm(&args)
+    }
+
+    #[test]
+    fn run_prints_a_string_answer_as_text_and_json_as_json() {
+        let mock = MockLlm::builder().script([MockReply::text("```repl\nFINAL(context.upper())\n```")]).start();
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = dir.path().join("ctx.txt");
+        std::fs::write(&ctx, "hello").unwrap();
+        let out = run_against(&mock, &["--query", "Shout it.", ctx.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "HELLO\n");
+
+        let mock = MockLlm::builder().script([MockReply::text("```repl\nFINAL({'n': len(context)})\n```")]).start();
+        let ctx = dir.path().join("ctx.json");
+        std::fs::write(&ctx, "[1, 2, 3]").unwrap();
+        let out = run_against(&mock, &["--query", "Count.", ctx.to_str().unwrap()]);
+        assert_eq!(text(&out.stdout), "{\"n\":3}\n");
+    }
+
+    #[test]
+    fn run_json_reports_answer_usage_and_no_error() {
+        let mock = MockLlm::builder()
+            .script([MockReply::text("```repl\nr = llm_query('x')\n```"), MockReply::text("sub answer"), MockReply::text("FINAL(done)")])
+            .start();
+        let out = run_against(&mock, &["--json", "--query", "q", "--sub-model", "small"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let line: Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+        assert_eq!(line["answer"], "done");
+        assert_eq!(line["iterations"], 2);
+        assert_eq!(line["sub_calls"], 1);
+        assert_eq!(line["error"], Value::Null);
+        assert_eq!(line["usage"]["total"]["calls"], 3);
+        assert_eq!(line["usage"]["by_model"]["small"]["calls"], 1);
+        assert!(line["elapsed_ms"].as_f64().unwrap() > 0.0);
+        assert_eq!(mock.requests()[1].model(), "small");
+    }
+
+    #[test]
+    fn run_exits_1_when_a_budget_stops_it() {
+        let mock = MockLlm::builder().responder(|_| MockReply::text("```repl\nx = 1\n```")).start();
+        let out = run_against(&mock, &["--json", "--query", "q", "--max-tokens", "20"]);
+        assert_eq!(out.status.code(), Some(1));
+        let line: Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+        assert_eq!(line["error"]["kind"], "max_tokens");
+        assert_eq!(line["iterations"], 2);
+
+        let out = run_against(&mock, &["--query", "q", "--max-iterations", "1"]);
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains("max_iterations"), "{stderr}");
+        assert!(stderr.contains("the model's last reply was"), "{stderr}");
+    }
+
+    #[test]
+    fn run_writes_a_log_and_reads_prompt_files() {
+        let mock = MockLlm::builder().script([MockReply::text("FINAL(ok)")]).start();
+        let dir = tempfile::tempdir().unwrap();
+        let prompt = dir.path().join("root.txt");
+        std::fs::write(&prompt, "CUSTOM ROOT PROMPT").unwrap();
+        let logs = dir.path().join("logs");
+        let out = run_against(
+            &mock,
+            &["--query", "q", "--prompt-file", prompt.to_str().unwrap(), "--log-dir", logs.to_str().unwrap()],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert_eq!(mock.requests()[0].system(), "CUSTOM ROOT PROMPT");
+        let log = std::fs::read_dir(&logs).unwrap().next().unwrap().unwrap().path();
+        let first: Value = serde_json::from_str(std::fs::read_to_string(log).unwrap().lines().next().unwrap()).unwrap();
+        assert_eq!(first["type"], "metadata");
+    }
+
+    #[test]
+    fn run_bad_usage_exits_64() {
+        assert_eq!(rlm(&["run", "--model", "m"]).status.code(), Some(64), "missing --query");
+        assert_eq!(rlm(&["run", "--query", "q", "--model", "m", "--provider", "nope"]).status.code(), Some(64));
+        let out = rlm(&["run", "--query", "q", "--model", "m", "--base-url", "ftp://x"]);
+        assert_eq!(out.status.code(), Some(64), "{}", text(&out.stderr));
+        let out = Command::new(env!("CARGO_BIN_EXE_rlm-sandbox"))
+            .args(["run", "--query", "q", "--model", "m"])
+            .env_remove("OPENAI_API_KEY")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(64));
+        assert!(text(&out.stderr).contains("OPENAI_API_KEY"), "{}", text(&out.stderr));
+        assert_eq!(rlm(&["run", "--query", "q", "--model", "m", "--price", "m=abc"]).status.code(), Some(64));
+    }
+
+    #[test]
+    fn run_help_describes_every_flag() {
+        let help = text(&rlm(&["run", "--help"]).stdout);
+        for flag in [
+            "--query", "--provider", "--base-url", "--api-key", "--model", "--sub-model", "--max-iterations",
+            "--child-max-iterations", "--max-depth", "--max-concurrency", "--max-tokens", "--max-cost", "--price",
+            "--timeout-s", "--max-error-streak", "--request-timeout-s", "--max-retries", "--cell-timeout-s", "--fuel",
+            "--memory-mb", "--max-output-bytes", "--max-host-calls", "--prompt-file", "--child-prompt-file",
+            "--log-dir", "--json", "Exit status",
+        ] {
+            assert!(help.contains(flag), "{flag} missing from:\n{help}");
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! End-to-end tests of the RLM engine and model clients against the mock
+//! model server on 127.0.0.1.
+
+/// Budgets: iterations, error streak, tokens, cost, wall time.
+mod budgets;
+/// Provider faults: each ends in a retry or a clear error.
+mod faults;
+/// The JSONL trajectory log.
+mod log;
+/// The root loop: code, output, FINAL forms.
+mod rlm_loop;
+/// Sub-calls, batching, concurrency and recursion.
+mod subcalls;

@@ -1,0 +1,149 @@
+use std::time::{Duration, Instant};
+
+use rlm_test_support::{MockLlm, MockReply, RecordedRequest};
+use rlm_tests::{repl, rlm_for};
+use serde_json::json;
+
+/// Root requests carry the root prompt, sub-RLMs the child prompt, plain
+/// `llm_query` calls no system prompt at all.
+fn is_plain(r: &RecordedRequest) -> bool {
+    r.system().is_empty()
+}
+
+#[tokio::test]
+async fn llm_query_reaches_the_sub_model_and_its_answer_stays_in_the_repl() {
+    let mock = MockLlm::builder()
+        .script([MockReply::text(repl("summary = llm_query('Summarize: ' + context)\nprint(len(summary))"))])
+        .responder(|r| {
+            if is_plain(r) {
+                MockReply::text(format!("summary of [{}]", r.last_user()))
+            } else {
+                MockReply::text(repl("FINAL_VAR('summary')"))
+            }
+        })
+        .start();
+    let done = rlm_for(&mock).build().unwrap().completion("the text", "Summarize.").await.unwrap();
+    assert_eq!(done.answer, json!("summary of [Summarize: the text]"));
+    assert_eq!(done.sub_calls, 1);
+    let plain: Vec<_> = mock.requests().into_iter().filter(is_plain).collect();
+    assert_eq!(plain.len(), 1);
+    assert_eq!(plain[0].model(), "mock-sub");
+    assert_eq!(done.usage.by_depth[&1].calls, 1);
+    assert_eq!(done.usage.by_model["mock-sub"].calls, 1);
+    let call = &done.trajectory.iterations[0].code_blocks[0].result.rlm_calls[0];
+    assert_eq!(call.kind, "llm");
+    assert_eq!(call.prompt, json!("Summarize: the text"));
+}
+
+#[tokio::test]
+async fn a_failing_sub_call_is_shown_to_the_model_and_the_run_goes_on() {
+    let mock = MockLlm::builder()
+        .script([
+            MockReply::text(repl("try:\n    r = llm_query('x')\nexcept RuntimeError as e:\n    r = 'failed: ' + str(e)\nprint(r)")),
+            MockReply::status(400, "prompt too long"),
+            MockReply::text(repl("FINAL(r)")),
+        ])
+        .start();
+    let done = rlm_for(&mock).build().unwrap().completion("", "q").await.unwrap();
+    let answer = done.answer.as_str().unwrap();
+    assert!(answer.starts_with("failed: model: openai answered HTTP 400: prompt too long"), "{answer}");
+    let call = &done.trajectory.iterations[0].code_blocks[0].result.rlm_calls[0];
+    assert!(call.error.as_ref().unwrap().contains("HTTP 400"));
+}
+
+#[tokio::test]
+async fn a_hundred_batched_calls_run_concurrently_and_keep_order() {
+    let mock = MockLlm::builder()
+        .script([MockReply::text(repl("rs = llm_query_batched([f'q{i}' for i in range(100)])\nFINAL([rs[0], rs[99], len(rs)])"))])
+        .responder(|r| MockReply::text(format!("a:{}", r.last_user())))
+        .latency(Duration::from_millis(300))
+        .start();
+    let rlm = rlm_for(&mock).max_concurrency(100).build().unwrap();
+    let started = Instant::now();
+    let done = rlm.completion("", "q").await.unwrap();
+    assert_eq!(done.answer, json!(["a:q0", "a:q99", 100]));
+    assert_eq!(mock.max_in_flight(), 100, "all hundred were in flight at once");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert_eq!(done.sub_calls, 100);
+}
+
+#[tokio::test]
+async fn the_concurrency_limit_holds_for_the_whole_run() {
+    let mock = MockLlm::builder()
+        .script([MockReply::text(repl("rs = llm_query_batched(['p'] * 40)\nFINAL(len(rs))"))])
+        .responder(|_| MockReply::text("x"))
+        .latency(Duration::from_millis(50))
+        .start();
+    let done = rlm_for(&mock).max_concurrency(8).build().unwrap().completion("", "q").await.unwrap();
+    assert_eq!(done.answer, json!(40));
+    assert_eq!(mock.max_in_flight(), 8);
+}
+
+#[tokio::test]
+async fn depth_two_recursion_gives_every_child_a_fresh_sandbox() {
+    // Every sub-RLM runs the same code: it records whether it saw a variable
+    // set by anyone before it, then recurses one level deeper.
+    let child_code = "fresh = 'seen' not in globals()\nseen = True\nsub = rlm_query('leaf:' + context)\nFINAL({'ctx': context, 'fresh': fresh, 'sub': sub})";
+    let mock = MockLlm::builder()
+        .script([MockReply::text(repl("seen = True\na = rlm_query('task A')\nb = rlm_query('task B')\nFINAL([a, b])"))])
+        .responder(move |r| {
+            if is_plain(r) {
+                MockReply::text(format!("plain:{}", r.last_user()))
+            } else {
+                MockReply::text(repl(child_code))
+            }
+        })
+        .start();
+    let done = rlm_for(&mock).max_depth(2).build().unwrap().completion("", "q").await.unwrap();
+    let leaf = |task: &str| {
+        json!({"ctx": task, "fresh": true, "sub": {"ctx": format!("leaf:{task}"), "fresh": true, "sub": format!("plain:leaf:leaf:{task}")}})
+    };
+    assert_eq!(done.answer, json!([leaf("task A"), leaf("task B")]));
+    let depths: Vec<u32> = done.usage.by_depth.keys().copied().collect();
+    assert_eq!(depths, vec![0, 1, 2, 3], "root, two sub-RLM levels, then plain calls");
+    let child = done.trajectory.iterations[0].code_blocks[0].result.rlm_calls[0].trajectory.as_ref().unwrap();
+    assert_eq!(child.depth, 1);
+    let grandchild = child.iterations[0].code_blocks[0].result.rlm_calls[0].trajectory.as_ref().unwrap();
+    assert_eq!(grandchild.depth, 2);
+    assert!(mock.requests().iter().any(|r| r.system().contains("You are a sub-RLM")));
+}
+
+#[tokio::test]
+async fn at_max_depth_zero_rlm_query_is_a_plain_call() {
+    let mock = MockLlm::builder()
+        .script([MockReply::text(repl("FINAL(rlm_query({'task': 'x'}))"))])
+        .responder(|r| MockReply::text(format!("plain:{}", r.last_user())))
+        .start();
+    let done = rlm_for(&mock).max_depth(0).build().unwrap().completion("", "q").await.unwrap();
+    assert_eq!(done.answer, json!("plain:{\"task\":\"x\"}"));
+    assert_eq!(mock.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn batched_sub_rlms_run_concurrently() {
+    let mock = MockLlm::builder()
+        .script([MockReply::text(repl("rs = rlm_query_batched([f'chunk {i}' for i in range(20)])\nFINAL(rs)"))])
+        .responder(|_| MockReply::text(repl("FINAL(context.upper())")))
+        .latency(Duration::from_millis(200))
+        .start();
+    let started = Instant::now();
+    let done = rlm_for(&mock).max_concurrency(32).build().unwrap().completion("", "q").await.unwrap();
+    let expected: Vec<String> = (0..20).map(|i| format!("CHUNK {i}")).collect();
+    assert_eq!(done.answer, json!(expected));
+    assert_eq!(mock.max_in_flight(), 20);
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn dropping_the_completion_cancels_its_calls() {
+    let mock = MockLlm::builder()
+        .script([MockReply::text(repl("rs = llm_query_batched(['p'] * 5)"))])
+        .responder(|_| MockReply::Hang(Duration::from_secs(3)))
+        .start();
+    let rlm = rlm_for(&mock).build().unwrap();
+    let run = rlm.completion("", "q");
+    assert!(tokio::time::timeout(Duration::from_millis(500), run).await.is_err());
+    // Dropping the future closed the connections; nothing is left waiting.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(mock.requests().len(), 6);
+}
