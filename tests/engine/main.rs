@@ -3,6 +3,8 @@
 
 /// Budgets: iterations, error streak, tokens, cost, wall time.
 mod budgets;
+/// The runnable examples, driven by a mock model that writes good code.
+mod examples;
 /// Provider faults: each ends in a retry or a clear error.
 mod faults;
 /// The JSONL trajectory log.
