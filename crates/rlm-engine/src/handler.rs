@@ -56,7 +56,8 @@ impl SubcallHandler for EngineHandler {
             };
             // A task of its own, so sibling sub-RLMs run on every core; the
             // guard aborts it if this call is dropped.
-            let task = AbortOnDrop(tokio::spawn(run(shared.clone(), spec)));
+            let span = tracing::info_span!("sub_call", kind = "rlm", depth);
+            let task = AbortOnDrop(tokio::spawn(tracing::Instrument::instrument(run(shared.clone(), spec), span)));
             let result = task.join().await;
             let model_name = shared.sub_model.name().to_owned();
             let (response, error, trajectory, outcome) = match result {
@@ -100,6 +101,7 @@ fn totals(trajectory: &crate::trajectory::Trajectory) -> (u64, TokenUsage) {
     })
 }
 
+#[tracing::instrument(name = "sub_call", level = "info", skip_all, fields(kind = "llm", depth))]
 async fn llm_call(
     shared: Arc<Shared>,
     depth: u32,

@@ -118,6 +118,7 @@ impl Sandbox {
     /// Runs one cell. Python errors and limits are reported in the outcome;
     /// `Err` only when the host itself fails (for example it cannot replace
     /// an instance after a hard stop).
+    #[tracing::instrument(name = "cell", level = "debug", skip_all, fields(code_bytes = code.len()))]
     pub async fn run_cell(&mut self, code: &str) -> Result<CellOutcome> {
         let mut state_lost = self.revive().await?;
         let started = Instant::now();
@@ -170,6 +171,12 @@ impl Sandbox {
                 );
             }
         }
+        tracing::debug!(
+            elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+            error = error.as_ref().map(|e| e.kind.as_str()),
+            state_lost,
+            "cell finished"
+        );
         Ok(CellOutcome {
             stdout: cell.stdout.finish(),
             stderr,

@@ -1,0 +1,116 @@
+//! Figures 3 and 4: the RLM engine against the mock model server.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture as BoxedFuture;
+use rlm_engine::Rlm;
+use rlm_llm::{ApiKey, Client, ClientConfig, Model, ModelReply, ModelRequest, Provider};
+use rlm_sandbox::Runtime;
+use rlm_test_support::{MockLlm, MockReply, RecordedRequest};
+
+use crate::stats::{Row, Samples, ms};
+
+/// An OpenAI client of the mock.
+pub fn client(mock: &MockLlm) -> anyhow::Result<Client> {
+    let mut config = ClientConfig::new(Provider::OpenAi, "mock-model");
+    config.base_url = mock.openai_base_url();
+    config.api_key = Some(ApiKey::new("bench"));
+    Ok(Client::new(config)?)
+}
+
+/// Wraps a model and adds up the time spent inside its calls.
+#[derive(Debug)]
+struct Timed {
+    inner: Client,
+    spent: Mutex<Duration>,
+}
+
+impl Model for Timed {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn complete(&self, request: ModelRequest) -> BoxedFuture<'_, Result<ModelReply, rlm_llm::Error>> {
+        Box::pin(async move {
+            let t = Instant::now();
+            let reply = self.inner.complete(request).await;
+            *self.spent.lock().unwrap() += t.elapsed();
+            reply
+        })
+    }
+}
+
+fn repl(code: &str) -> MockReply {
+    MockReply::text(format!("```repl\n{code}\n```"))
+}
+
+fn assistant_turns(r: &RecordedRequest) -> usize {
+    r.messages().iter().filter(|(role, _)| role == "assistant").count()
+}
+
+/// Figure 3: one root cell fans out to `chunks` sub-RLMs that each answer
+/// in one iteration; the mock answers every call after `latency`.
+pub async fn fan_out(runtime: &Runtime, chunks: usize, latency: Duration, concurrency: usize, runs: usize) -> anyhow::Result<Vec<Row>> {
+    let mock = MockLlm::builder()
+        .latency(latency)
+        .responder(move |r| {
+            if r.system().starts_with("You are a sub-RLM") {
+                repl("FINAL(context)")
+            } else {
+                repl(&format!("rs = rlm_query_batched([f'chunk {{i}}' for i in range({chunks})])\nFINAL(len(rs))"))
+            }
+        })
+        .start();
+    let model: Arc<dyn Model> = Arc::new(client(&mock)?);
+    let rlm = Rlm::builder().runtime(runtime.clone()).root(model).max_concurrency(concurrency).build()?;
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let done = rlm.completion("", "fan out").await?;
+        anyhow::ensure!(done.answer == serde_json::json!(chunks), "unexpected answer {}", done.answer);
+        times.push(done.elapsed);
+    }
+    let rounds = 1 + chunks.div_ceil(concurrency);
+    let ideal = latency.as_secs_f64() * 1000.0 * rounds as f64;
+    let wall = Samples::from_durations(&times);
+    Ok(vec![
+        Row::new(
+            "3",
+            format!("fan-out: {chunks} sub-RLMs, {} ms latency, concurrency {concurrency}", latency.as_millis()),
+            format!("{} = {:.2}x ideal", ms(wall.median()), wall.median() / ideal),
+        )
+        .target("<= 1.5x ideal")
+        .note(format!("ideal = latency x {rounds} rounds = {}; median of {runs}", ms(ideal))),
+    ])
+}
+
+/// Figure 4: a 10-iteration root run against a mock with no latency; the
+/// time per iteration spent outside the model call.
+pub async fn overhead(runtime: &Runtime, runs: usize) -> anyhow::Result<Vec<Row>> {
+    let mock = MockLlm::builder()
+        .responder(|r| {
+            let n = assistant_turns(r);
+            if n < 9 { repl(&format!("x{n} = {n} * 2\nprint(x{n})")) } else { repl("FINAL('done')") }
+        })
+        .start();
+    let timed = Arc::new(Timed { inner: client(&mock)?, spent: Mutex::new(Duration::ZERO) });
+    let model: Arc<dyn Model> = timed.clone();
+    let rlm = Rlm::builder().runtime(runtime.clone()).root(model).build()?;
+    rlm.completion("", "warm up").await?;
+    let (mut outside, mut total) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        *timed.spent.lock().unwrap() = Duration::ZERO;
+        let done = rlm.completion("", "ten iterations").await?;
+        anyhow::ensure!(done.iterations == 10, "ran {} iterations", done.iterations);
+        let model_time = *timed.spent.lock().unwrap();
+        outside.push((done.elapsed - model_time) / 10);
+        total.push(done.elapsed / 10);
+    }
+    let (outside, total) = (Samples::from_durations(&outside), Samples::from_durations(&total));
+    Ok(vec![
+        Row::new("4", "engine overhead per iteration (outside the model call)", ms(outside.median()))
+            .target("<= 1 ms")
+            .note(format!("10-iteration run, 0 ms mock; median of {runs}; includes sandbox creation and each cell")),
+        Row::new("4", "... whole iteration including the loopback HTTP call", ms(total.median())).note(format!("median of {runs}")),
+    ])
+}
