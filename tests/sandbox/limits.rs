@@ -193,3 +193,17 @@ async fn a_slow_sub_call_ends_at_the_deadline_and_keeps_the_state() {
     let out = sb.run_cell("print(survivor)").await.unwrap();
     assert_eq!(out.stdout, "1\n");
 }
+
+#[tokio::test]
+async fn the_sandbox_pool_caps_live_sandboxes_and_recovers() {
+    let runtime = rlm_sandbox::Runtime::new(rlm_sandbox::RuntimeConfig::new().max_sandboxes(Some(2))).unwrap();
+    let mut a = runtime.sandbox(Limits::default(), Arc::new(NoBackend)).await.unwrap();
+    a.run_cell("x = 'left behind'").await.unwrap();
+    let _b = runtime.sandbox(Limits::default(), Arc::new(NoBackend)).await.unwrap();
+    let err = runtime.sandbox(Limits::default(), Arc::new(NoBackend)).await.unwrap_err();
+    assert!(matches!(err, rlm_sandbox::Error::Instantiate(_)), "{err:?}");
+    drop(a);
+    let mut c = runtime.sandbox(Limits::default(), Arc::new(NoBackend)).await.unwrap();
+    let out = c.run_cell("print('fresh' if 'x' not in globals() else 'reused')").await.unwrap();
+    assert_eq!(out.stdout, "fresh\n", "a reused slot starts clean");
+}

@@ -61,6 +61,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     print_machine();
     let started = Instant::now();
     let runtime = Runtime::new(RuntimeConfig::default())?;
+    let no_fuel = Runtime::new(RuntimeConfig::new().fuel_metering(false))?;
     println!("runtime start (engine + cached compiled guest): {:.1} ms\n", started.elapsed().as_secs_f64() * 1000.0);
     let all = args.bench == Bench::All;
     let runs = args.runs.max(1);
@@ -78,10 +79,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         rows.extend(engine::overhead(&runtime, runs.max(10)).await?);
     }
     if all || args.bench == Bench::Context {
-        rows.extend(sandbox::large_context(&runtime, runs).await?);
+        rows.extend(sandbox::large_context(&runtime, &no_fuel, runs).await?);
     }
     if all || args.bench == Bench::Interp {
-        rows.extend(sandbox::interpreter(&runtime, runs).await?);
+        rows.extend(sandbox::interpreter(&runtime, &no_fuel, runs).await?);
     }
     if all || args.bench == Bench::Rlms {
         rows.extend(rlms::side_by_side(&runtime, Duration::from_millis(10), runs).await?);

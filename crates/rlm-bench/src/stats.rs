@@ -24,6 +24,11 @@ impl Samples {
         self.0[((self.0.len() - 1) as f64 * q).round() as usize]
     }
 
+    /// How many samples.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
     /// The median.
     pub fn median(&self) -> f64 {
         self.quantile(0.5)

@@ -8,6 +8,8 @@ use crate::error::{Error, Result};
 /// Default instruction fuel per cell: about 15 seconds of pure-Python work
 /// on one current x86-64 core (measured: ~7 billion units a second).
 pub const DEFAULT_FUEL: u64 = 100_000_000_000;
+/// The largest memory cap: all a 32-bit wasm memory can address.
+pub const MAX_MEMORY_BYTES: usize = 4 << 30;
 /// Default cap on a sandbox's linear memory: 1 GiB, enough for a 100 MB
 /// context plus working copies of it.
 pub const DEFAULT_MEMORY_BYTES: usize = 1 << 30;
@@ -29,6 +31,10 @@ pub const HARD_STOP_GRACE: Duration = Duration::from_millis(100);
 /// How long after the hard stop a cell blocked outside wasm (in a WASI poll)
 /// is given before the host abandons its instance.
 pub const ABANDON_GRACE: Duration = Duration::from_millis(200);
+/// Default number of sandboxes that can be alive at once in one runtime with
+/// the pooling allocator; one more fails to start with
+/// [`Error::Instantiate`](crate::Error::Instantiate).
+pub const DEFAULT_MAX_SANDBOXES: u32 = 2048;
 /// Granularity of wall-clock checks: the epoch tick.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
@@ -37,6 +43,7 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 #[derive(Clone, Debug)]
 pub struct RuntimeConfig {
     pub(crate) fuel_metering: bool,
+    pub(crate) max_sandboxes: Option<u32>,
     pub(crate) wasm_stack_bytes: usize,
     pub(crate) cache_dir: Option<PathBuf>,
 }
@@ -45,6 +52,7 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
             fuel_metering: true,
+            max_sandboxes: Some(DEFAULT_MAX_SANDBOXES),
             wasm_stack_bytes: DEFAULT_WASM_STACK_BYTES,
             cache_dir: default_cache_dir(),
         }
@@ -64,6 +72,18 @@ impl RuntimeConfig {
         self
     }
 
+    /// How many sandboxes may be alive at once, with their memories, tables,
+    /// instances and stacks preallocated in a pool (wasmtime's pooling
+    /// allocator): creating and dropping a sandbox then reuses a warm slot
+    /// instead of mapping and unmapping memory, which is what makes a wide
+    /// fan-out fast. Each slot reserves address space (4 GiB plus guards),
+    /// not memory. `None` allocates every sandbox on demand, without a cap.
+    /// By default, [`DEFAULT_MAX_SANDBOXES`].
+    pub fn max_sandboxes(mut self, max: Option<u32>) -> Self {
+        self.max_sandboxes = max;
+        self
+    }
+
     /// The maximum native stack for wasm frames. By default,
     /// [`DEFAULT_WASM_STACK_BYTES`].
     pub fn wasm_stack_bytes(mut self, bytes: usize) -> Self {
@@ -80,6 +100,9 @@ impl RuntimeConfig {
     }
 
     pub(crate) fn validate(&self) -> Result<()> {
+        if self.max_sandboxes == Some(0) {
+            return Err(Error::InvalidConfig("max sandboxes must be at least 1".into()));
+        }
         if self.wasm_stack_bytes < (64 << 10) {
             return Err(Error::InvalidConfig(format!(
                 "wasm stack of {} bytes is below the 64 KiB minimum",
@@ -139,6 +162,12 @@ impl Limits {
         }
         if self.fuel == Some(0) {
             return Err(Error::InvalidConfig("fuel must be at least 1".into()));
+        }
+        if self.memory_bytes > MAX_MEMORY_BYTES {
+            return Err(Error::InvalidConfig(format!(
+                "memory cap of {} bytes is above the 4 GiB a 32-bit wasm memory can address",
+                self.memory_bytes
+            )));
         }
         if self.memory_bytes < (64 << 20) {
             return Err(Error::InvalidConfig(format!(

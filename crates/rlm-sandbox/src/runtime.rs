@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::bindings;
-use crate::config::{EPOCH_TICK, Limits, RuntimeConfig};
+use crate::config::{EPOCH_TICK, Limits, MAX_MEMORY_BYTES, RuntimeConfig};
 use crate::error::{Error, Result};
 use crate::handler::SubcallHandler;
 use crate::sandbox::Sandbox;
@@ -23,6 +23,13 @@ pub const GUEST_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guest.wa
 
 /// A hash of every input of [`GUEST_WASM`]: the compiled-cache key.
 const GUEST_KEY: &str = env!("RLM_GUEST_KEY");
+
+// Pool slots per sandbox, sized for the componentize-py guest (CPython, the
+// WASI adapter and their shims) with room to spare.
+const CORE_INSTANCES_PER_SANDBOX: u32 = 32;
+const MEMORIES_PER_SANDBOX: u32 = 2;
+const TABLES_PER_SANDBOX: u32 = 8;
+const TABLE_ELEMENTS: usize = 50_000;
 
 /// Creates sandboxes. Cheap to clone; every clone shares the engine and the
 /// compiled guest, so only the first [`Runtime::new`] on a machine pays the
@@ -55,14 +62,14 @@ impl Runtime {
     /// Builds the engine and loads (or compiles and caches) the guest.
     pub fn new(config: RuntimeConfig) -> Result<Runtime> {
         config.validate()?;
-        let mut wasm = Config::new();
-        wasm.wasm_component_model(true)
-            .consume_fuel(config.fuel_metering)
-            .epoch_interruption(true)
-            .max_wasm_stack(config.wasm_stack_bytes)
-            .async_stack_size(config.wasm_stack_bytes + (2 << 20))
-            .parallel_compilation(true);
-        let engine = Engine::new(&wasm).map_err(|e| Error::Engine(e.into()))?;
+        let engine = match config.max_sandboxes {
+            Some(max) => engine(&config, Some(max)).or_else(|e| {
+                tracing::warn!(error = %e, "cannot reserve the sandbox pool; allocating sandboxes on demand");
+                engine(&config, None)
+            }),
+            None => engine(&config, None),
+        }
+        .map_err(|e| Error::Engine(e.into()))?;
         let component = load_component(&engine, config.cache_dir.as_deref())?;
 
         let mut linker = Linker::<HostState>::new(&engine);
@@ -95,6 +102,40 @@ impl Runtime {
     pub(crate) fn pre(&self) -> &bindings::SandboxPre<HostState> {
         &self.inner.pre
     }
+}
+
+/// Builds the engine: with a pool of `pool` sandbox slots, or allocating on
+/// demand.
+fn engine(config: &RuntimeConfig, pool: Option<u32>) -> wasmtime::Result<Engine> {
+    let stack = config.wasm_stack_bytes + (2 << 20);
+    let mut wasm = Config::new();
+    wasm.wasm_component_model(true)
+        .consume_fuel(config.fuel_metering)
+        .epoch_interruption(true)
+        .max_wasm_stack(config.wasm_stack_bytes)
+        .async_stack_size(stack)
+        .parallel_compilation(true);
+    if let Some(n) = pool {
+        let mut pooling = PoolingAllocationConfig::new();
+        pooling
+            .total_component_instances(n)
+            .total_core_instances(n * CORE_INSTANCES_PER_SANDBOX)
+            .max_core_instances_per_component(CORE_INSTANCES_PER_SANDBOX)
+            .total_memories(n * MEMORIES_PER_SANDBOX)
+            .max_memories_per_component(MEMORIES_PER_SANDBOX)
+            .total_tables(n * TABLES_PER_SANDBOX)
+            .max_tables_per_component(TABLES_PER_SANDBOX)
+            .total_stacks(n)
+            .table_elements(TABLE_ELEMENTS)
+            .max_memory_size(MAX_MEMORY_BYTES)
+            .max_unused_warm_slots(n)
+            .pagemap_scan(Enabled::Auto)
+            .async_stack_keep_resident(1 << 20)
+            .linear_memory_keep_resident(16 << 20)
+            .table_keep_resident(1 << 20);
+        wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    }
+    Engine::new(&wasm)
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] until the runtime drops;

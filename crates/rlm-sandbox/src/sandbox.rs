@@ -25,10 +25,12 @@ pub enum Context {
 }
 
 impl Context {
-    fn encode(self) -> (repl::ContextFormat, Arc<str>) {
+    /// The wire form; `Arc<String>` rather than `Arc<str>`, which would copy
+    /// a large context once more.
+    fn encode(self) -> (repl::ContextFormat, Arc<String>) {
         match self {
-            Context::Text(s) => (repl::ContextFormat::Text, s.into()),
-            Context::Json(v) => (repl::ContextFormat::Json, v.to_string().into()),
+            Context::Text(s) => (repl::ContextFormat::Text, Arc::new(s)),
+            Context::Json(v) => (repl::ContextFormat::Json, Arc::new(v.to_string())),
         }
     }
 }
@@ -51,7 +53,7 @@ pub struct Sandbox {
     store: Store<HostState>,
     guest: bindings::Sandbox,
     /// Kept so that a fresh instance can get them back after a hard stop.
-    contexts: Vec<(repl::ContextFormat, Arc<str>)>,
+    contexts: Vec<(repl::ContextFormat, Arc<String>)>,
     /// The instance must be replaced before its next use.
     poisoned: bool,
 }
