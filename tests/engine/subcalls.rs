@@ -124,14 +124,17 @@ async fn batched_sub_rlms_run_concurrently() {
     let mock = MockLlm::builder()
         .script([MockReply::text(repl("rs = rlm_query_batched([f'chunk {i}' for i in range(20)])\nFINAL(rs)"))])
         .responder(|_| MockReply::text(repl("FINAL(context.upper())")))
-        .latency(Duration::from_millis(200))
+        // Long enough that all twenty children, each spawning a sandbox
+        // first, are surely waiting at once even on a loaded machine.
+        .latency(Duration::from_millis(1000))
         .start();
     let started = Instant::now();
     let done = rlm_for(&mock).max_concurrency(32).build().unwrap().completion("", "q").await.unwrap();
     let expected: Vec<String> = (0..20).map(|i| format!("CHUNK {i}")).collect();
     assert_eq!(done.answer, json!(expected));
     assert_eq!(mock.max_in_flight(), 20);
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    // Sequential children would take 20 s or more.
+    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
 }
 
 #[tokio::test]
