@@ -89,9 +89,9 @@ async fn the_wall_clock_budget_stops_the_run_and_keeps_the_trajectory() {
         .responder(|_| MockReply::Hang(Duration::from_secs(5)))
         .start();
     let started = Instant::now();
-    let err = rlm_for(&mock).max_wall_time(Duration::from_millis(500)).build().unwrap().completion("", "q").await.unwrap_err();
+    let err = rlm_for(&mock).max_wall_time(Duration::from_secs(1)).build().unwrap().completion("", "q").await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Timeout);
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(4), "the 5 s hang was cut short: {:?}", started.elapsed());
     assert_eq!(err.partial.iterations, 1);
     assert_eq!(err.partial.trajectory.iterations.len(), 2, "the finished iteration and the one cut short");
     assert!(err.partial.trajectory.iterations[1].error.as_ref().unwrap().contains("timeout"));
