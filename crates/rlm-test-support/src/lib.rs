@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 use std::collections::VecDeque;
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -186,12 +187,12 @@ impl MockLlmBuilder {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    })
-                    .await
-                    .unwrap();
+                // Not a graceful shutdown: a test that drops the mock must not
+                // wait for requests it left hanging.
+                tokio::select! {
+                    result = axum::serve(listener, app).into_future() => result.unwrap(),
+                    _ = stopped => {}
+                }
             });
             rt.shutdown_timeout(Duration::from_millis(100));
         });
