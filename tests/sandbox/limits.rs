@@ -207,3 +207,13 @@ async fn the_sandbox_pool_caps_live_sandboxes_and_recovers() {
     let out = c.run_cell("print('fresh' if 'x' not in globals() else 'reused')").await.unwrap();
     assert_eq!(out.stdout, "fresh\n", "a reused slot starts clean");
 }
+
+#[tokio::test]
+async fn a_raw_fd_flood_is_cut_too() {
+    let mut sb = limited(Limits { max_output_bytes: 10_000, ..Limits::default() }).await;
+    let out = sb.run_cell("import os\nwhile True:\n    os.write(1, b'z' * 100)").await.unwrap();
+    assert_eq!(kind(&out), Some(ErrorKind::OutputLimit), "{out:?}");
+    assert!(out.stdout.contains("[... stdout truncated:"), "{}", &out.stdout[out.stdout.len().saturating_sub(200)..]);
+    assert!(out.stdout.len() < 10_200);
+    next_cell_runs(&mut sb, out.state_lost).await;
+}

@@ -180,3 +180,15 @@ async fn random_differs_between_sandboxes() {
     let y = b.run_cell(code).await.unwrap().final_value;
     assert_ne!(x, y, "the snapshot must not bake in the random seed");
 }
+
+#[tokio::test]
+async fn raw_writes_to_fd_1_and_2_are_captured_too() {
+    let mut sb = sandbox().await;
+    let code = "import os, sys\nos.write(1, b'raw out\\n')\nos.write(2, b'raw err\\n')\nprint('dunder', file=sys.__stdout__)\nsys.__stdout__.flush()";
+    let out = sb.run_cell(code).await.unwrap();
+    assert!(out.is_ok(), "{out:?}");
+    assert_eq!(out.stdout, "raw out\ndunder\n");
+    assert_eq!(out.stderr, "raw err\n");
+    let out = sb.run_cell("print('next cell')").await.unwrap();
+    assert_eq!(out.stdout, "next cell\n", "each cell starts with empty output");
+}

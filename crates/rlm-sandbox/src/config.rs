@@ -134,7 +134,8 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// Wall-clock limit per cell. By default, [`DEFAULT_TIMEOUT`].
     pub timeout: Duration,
-    /// Cap on each of stdout and stderr per cell, in bytes. By default,
+    /// Cap on each of stdout and stderr per cell, in bytes, counting both
+    /// `sys.stdout`/`sys.stderr` and raw writes to fd 1 and 2. By default,
     /// [`DEFAULT_MAX_OUTPUT_BYTES`].
     pub max_output_bytes: usize,
     /// Cap on host calls per cell. By default, [`DEFAULT_MAX_HOST_CALLS`].

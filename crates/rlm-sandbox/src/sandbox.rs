@@ -132,8 +132,8 @@ impl Sandbox {
         let fuel_used = fuel_start.map(|start| start.saturating_sub(self.store.get_fuel().unwrap_or(0)));
 
         let memory_denied = self.store.data().memory.denied;
-        let cell = self.store.data_mut().take_cell();
-        let (output_cut, calls_cut) = (cell.stdout.truncated() || cell.stderr.truncated(), cell.host_call_limit_hit);
+        let (cell, output) = self.store.data_mut().take_cell();
+        let (output_cut, calls_cut) = (output.stdout.truncated() || output.stderr.truncated(), cell.host_call_limit_hit);
         let mut changed_vars = Vec::new();
         let error = match result {
             Ok(Ok(res)) => {
@@ -142,6 +142,10 @@ impl Sandbox {
                     Some(e) if e.kind == repl::ErrorKind::Internal => {
                         self.poisoned = true;
                         Some(CellError { kind: ErrorKind::Trap, message: e.message })
+                    }
+                    // A raw fd write past the cap surfaces as an `OSError`.
+                    Some(e) if output_cut && e.kind == repl::ErrorKind::Exception => {
+                        Some(CellError { kind: ErrorKind::OutputLimit, message: e.message })
                     }
                     Some(e) => Some(CellError { kind: guest_kind(e.kind, memory_denied), message: e.message }),
                     None if output_cut => Some(limit_error(ErrorKind::OutputLimit, &self.limits)),
@@ -161,7 +165,7 @@ impl Sandbox {
         if self.poisoned {
             state_lost |= self.revive().await?;
         }
-        let mut stderr = cell.stderr.finish();
+        let mut stderr = output.stderr.finish();
         if let Some(e) = &error {
             stderr.push_str(&e.message);
             if !stderr.ends_with('\n') {
@@ -180,7 +184,7 @@ impl Sandbox {
             "cell finished"
         );
         Ok(CellOutcome {
-            stdout: cell.stdout.finish(),
+            stdout: output.stdout.finish(),
             stderr,
             error,
             final_value: cell.final_value,

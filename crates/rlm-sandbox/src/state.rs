@@ -1,11 +1,15 @@
 //! Per-sandbox host state and the implementations of the guest's imports.
 
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
+use tokio::io::AsyncWrite;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::{control, subcalls};
@@ -18,16 +22,21 @@ pub(crate) struct HostState {
     table: ResourceTable,
     pub(crate) memory: MemoryLimiter,
     pub(crate) cell: CellState,
+    output: SharedOutput,
     handler: Arc<dyn SubcallHandler>,
     limits: Limits,
 }
 
 impl HostState {
     pub(crate) fn new(limits: Limits, handler: Arc<dyn SubcallHandler>) -> Self {
-        // Start closed: no preopens, no env, no args, stdin closed, stdio a
-        // sink (the guest sends its output through `write-output`), no
-        // sockets and no name lookups. Clocks and randomness stay.
+        // Start closed: no preopens, no env, no args, stdin closed, no
+        // sockets and no name lookups. Clocks and randomness stay. `sys.stdout`
+        // reaches the host through `write-output`; raw writes to fd 1 and 2
+        // land in the same capped buffers.
+        let output = SharedOutput::new(&limits);
         let wasi = WasiCtx::builder()
+            .stdout(FdSink { output: output.clone(), stderr: false })
+            .stderr(FdSink { output: output.clone(), stderr: true })
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
@@ -36,7 +45,8 @@ impl HostState {
             wasi,
             table: ResourceTable::new(),
             memory: MemoryLimiter { cap: limits.memory_bytes, denied: false },
-            cell: CellState::new(&limits, Instant::now() + limits.timeout),
+            cell: CellState::new(Instant::now() + limits.timeout),
+            output,
             handler,
             limits,
         }
@@ -45,14 +55,15 @@ impl HostState {
     /// Resets the per-cell counters and sets the deadline for the next call
     /// into the guest.
     pub(crate) fn begin(&mut self, deadline: Instant) {
-        self.cell = CellState::new(&self.limits, deadline);
+        self.cell = CellState::new(deadline);
+        self.output.take(&self.limits);
         self.memory.denied = false;
     }
 
-    /// Takes what the last guest call left: output, final answer, counters.
-    pub(crate) fn take_cell(&mut self) -> CellState {
-        let fresh = CellState::new(&self.limits, Instant::now() + self.limits.timeout);
-        std::mem::replace(&mut self.cell, fresh)
+    /// Takes what the last guest call left: final answer, counters, output.
+    pub(crate) fn take_cell(&mut self) -> (CellState, Output) {
+        let fresh = CellState::new(Instant::now() + self.limits.timeout);
+        (std::mem::replace(&mut self.cell, fresh), self.output.take(&self.limits))
     }
 
     fn reserve_calls(&mut self, n: usize) -> Result<(), subcalls::CallError> {
@@ -92,22 +103,89 @@ pub(crate) struct CellState {
     pub(crate) hard_deadline: Instant,
     pub(crate) host_calls: u32,
     pub(crate) host_call_limit_hit: bool,
-    pub(crate) stdout: CappedText,
-    pub(crate) stderr: CappedText,
     pub(crate) final_value: Option<Value>,
 }
 
 impl CellState {
-    fn new(limits: &Limits, deadline: Instant) -> Self {
-        CellState {
-            deadline,
-            hard_deadline: deadline + HARD_STOP_GRACE,
-            host_calls: 0,
-            host_call_limit_hit: false,
+    fn new(deadline: Instant) -> Self {
+        CellState { deadline, hard_deadline: deadline + HARD_STOP_GRACE, host_calls: 0, host_call_limit_hit: false, final_value: None }
+    }
+}
+
+/// What a cell wrote, each stream capped.
+pub(crate) struct Output {
+    pub(crate) stdout: CappedText,
+    pub(crate) stderr: CappedText,
+}
+
+impl Output {
+    fn new(limits: &Limits) -> Self {
+        Output {
             stdout: CappedText::new("stdout", limits.max_output_bytes),
             stderr: CappedText::new("stderr", limits.max_output_bytes),
-            final_value: None,
         }
+    }
+
+    fn stream(&mut self, stderr: bool) -> &mut CappedText {
+        if stderr { &mut self.stderr } else { &mut self.stdout }
+    }
+}
+
+/// The current cell's output, shared by the `write-output` import and the
+/// WASI stdout/stderr streams.
+#[derive(Clone)]
+struct SharedOutput(Arc<Mutex<Output>>);
+
+impl SharedOutput {
+    fn new(limits: &Limits) -> Self {
+        SharedOutput(Arc::new(Mutex::new(Output::new(limits))))
+    }
+
+    fn push(&self, stderr: bool, text: &str) -> bool {
+        self.0.lock().unwrap().stream(stderr).push(text)
+    }
+
+    fn take(&self, limits: &Limits) -> Output {
+        std::mem::replace(&mut *self.0.lock().unwrap(), Output::new(limits))
+    }
+}
+
+/// A WASI stdout or stderr: raw writes to fd 1 or 2 (`os.write`,
+/// `sys.__stdout__`, CPython's fatal-error messages) join the cell's output.
+/// Past the cap a write fails, so the guest sees an `OSError`.
+#[derive(Clone)]
+struct FdSink {
+    output: SharedOutput,
+    stderr: bool,
+}
+
+impl IsTerminal for FdSink {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for FdSink {
+    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+impl AsyncWrite for FdSink {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        if self.output.push(self.stderr, &String::from_utf8_lossy(buf)) {
+            Poll::Ready(Ok(buf.len()))
+        } else {
+            Poll::Ready(Err(std::io::Error::other("the cell's output cap is reached")))
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -233,10 +311,7 @@ impl subcalls::Host for HostState {
 
 impl control::Host for HostState {
     async fn write_output(&mut self, which: control::OutputStream, text: String) -> bool {
-        match which {
-            control::OutputStream::Stdout => self.cell.stdout.push(&text),
-            control::OutputStream::Stderr => self.cell.stderr.push(&text),
-        }
+        self.output.push(which == control::OutputStream::Stderr, &text)
     }
 
     async fn final_(&mut self, value_json: String) {
