@@ -150,3 +150,15 @@ async fn dropping_the_completion_cancels_its_calls() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(mock.requests().len(), 6);
 }
+
+#[tokio::test]
+async fn a_completion_can_be_spawned_and_runs_concurrently_with_others() {
+    let mock = MockLlm::builder().responder(|r| MockReply::text(repl(&format!("FINAL({:?})", r.messages().len())))).start();
+    let rlm = rlm_for(&mock).build().unwrap();
+    // `tokio::spawn` needs the future to be `Send + 'static`.
+    let tasks: Vec<_> = (0..4).map(|i| tokio::spawn(rlm.completion(format!("ctx {i}"), format!("q {i}")))).collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap().answer, json!(2));
+    }
+    assert_eq!(mock.requests().len(), 4);
+}

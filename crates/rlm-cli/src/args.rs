@@ -120,6 +120,13 @@ pub struct RunArgs {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_error_streak: u32,
 
+    /// Characters of each of stdout and stderr shown to the model per block;
+    /// longer output keeps its head and tail with a marker saying how much
+    /// was cut.
+    #[arg(long, value_name = "N", default_value_t = rlm_engine::DEFAULT_MAX_OUTPUT_CHARS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(100..))]
+    pub max_output_chars: usize,
+
     /// Timeout of one model request, in seconds.
     #[arg(long, value_name = "N", default_value_t = rlm_llm::DEFAULT_REQUEST_TIMEOUT.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..))]

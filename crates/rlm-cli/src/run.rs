@@ -42,6 +42,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         max_cost: args.max_cost,
         max_wall_time: args.timeout_s.map(Duration::from_secs),
         max_error_streak: args.max_error_streak,
+        max_output_chars: args.max_output_chars,
         limits: args.sandbox.limits(Duration::from_secs(args.cell_timeout_s)),
         prices: args.price.iter().cloned().collect(),
         log_dir: args.log_dir.clone(),

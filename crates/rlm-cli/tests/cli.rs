@@ -234,7 +234,7 @@ mod run {
         for flag in [
             "--query", "--provider", "--base-url", "--api-key", "--model", "--sub-model", "--max-iterations",
             "--child-max-iterations", "--max-depth", "--max-concurrency", "--max-tokens", "--max-cost", "--price",
-            "--timeout-s", "--max-error-streak", "--request-timeout-s", "--max-retries", "--cell-timeout-s", "--fuel",
+            "--timeout-s", "--max-error-streak", "--max-output-chars", "--request-timeout-s", "--max-retries", "--cell-timeout-s", "--fuel",
             "--memory-mb", "--max-output-bytes", "--max-host-calls", "--prompt-file", "--child-prompt-file",
             "--log-dir", "--json", "Exit status",
         ] {

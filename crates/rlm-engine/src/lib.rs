@@ -95,19 +95,29 @@ impl Rlm {
         &self.config
     }
 
-    /// Answers `query` about `context`. Dropping the future cancels the run,
-    /// its model calls and its sub-RLMs.
-    pub async fn completion(&self, context: impl Into<ContextInput>, query: &str) -> Result<Completion, Error> {
-        self.completion_with_progress(context, query, Arc::new(Progress::default())).await
+    /// Answers `query` about `context`. The future is `Send + 'static`, so
+    /// it can be spawned; dropping it cancels the run, its model calls and
+    /// its sub-RLMs.
+    pub fn completion(
+        &self,
+        context: impl Into<ContextInput>,
+        query: impl Into<String>,
+    ) -> impl Future<Output = Result<Completion, Error>> + Send + 'static {
+        self.completion_with_progress(context, query, Arc::new(Progress::default()))
     }
 
     /// As [`Rlm::completion`], updating `progress` as the run goes.
-    pub async fn completion_with_progress(
+    pub fn completion_with_progress(
         &self,
         context: impl Into<ContextInput>,
-        query: &str,
+        query: impl Into<String>,
         progress: Arc<Progress>,
-    ) -> Result<Completion, Error> {
+    ) -> impl Future<Output = Result<Completion, Error>> + Send + 'static {
+        let (rlm, context, query) = (self.clone(), context.into(), query.into());
+        async move { rlm.complete(context, query, progress).await }
+    }
+
+    async fn complete(self, context: ContextInput, query: String, progress: Arc<Progress>) -> Result<Completion, Error> {
         let started = Instant::now();
         let shared = Arc::new(run::Shared {
             runtime: self.runtime.clone(),
@@ -126,8 +136,8 @@ impl Rlm {
         });
         let spec = run::RunSpec {
             depth: 0,
-            context: context.into(),
-            query: query.to_owned(),
+            context,
+            query,
             model: self.root.clone(),
             model_override: None,
             max_iterations: self.config.max_iterations,
