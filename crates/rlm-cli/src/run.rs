@@ -47,7 +47,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         prices: args.price.iter().cloned().collect(),
         log_dir: args.log_dir.clone(),
         prompts,
-        ..RlmConfig::default()
     };
     let runtime = Runtime::new(args.sandbox.runtime_config()).context("cannot start the sandbox runtime")?;
     let rlm = Rlm::builder().runtime(runtime).root(root).sub(sub).config(config).build().map_err(|e| match e {
