@@ -151,3 +151,20 @@ async fn the_anthropic_client_drives_a_run() {
     assert_eq!(requests[0].body["max_tokens"], 8192);
     assert_eq!(done.usage.by_model["claude-test"].calls, 2);
 }
+
+#[tokio::test]
+async fn a_final_var_whose_repr_spins_is_reported_and_the_run_goes_on() {
+    let spin = "class Spins:\n    def __repr__(self):\n        while True:\n            pass\nbad = Spins()";
+    let mock = MockLlm::builder()
+        .script([
+            MockReply::text(format!("{}\nFINAL_VAR(bad)", repl(spin))),
+            MockReply::text(repl("FINAL('recovered')")),
+        ])
+        .start();
+    let mut config = rlm_engine::RlmConfig::default();
+    config.limits.timeout = std::time::Duration::from_millis(300);
+    let done = rlm_for(&mock).config(config).build().unwrap().completion("", "q").await.unwrap();
+    assert_eq!(done.answer, json!("recovered"));
+    let feedback = mock.requests()[1].last_user();
+    assert!(feedback.contains("FINAL_VAR(bad) failed"), "{feedback}");
+}

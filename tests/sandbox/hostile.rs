@@ -148,3 +148,21 @@ async fn damaging_the_driver_replaces_the_instance() {
     let out = sb.run_cell("print('survivor' in globals())").await.unwrap();
     assert_eq!(out.stdout, "False\n");
 }
+
+#[tokio::test]
+async fn a_hostile_repr_cannot_hang_or_crash_reading_a_variable() {
+    let limits = rlm_sandbox::Limits { timeout: std::time::Duration::from_millis(300), ..Default::default() };
+    let mut sb = rlm_tests::sandbox_with(limits, std::sync::Arc::new(rlm_sandbox::NoBackend)).await;
+    let code = "import select\nclass Blocks:\n    def __repr__(self):\n        select.select([], [], [], 30)\n        return 'x'\nclass Spins:\n    def __repr__(self):\n        while True:\n            pass\nb = Blocks()\ns = Spins()";
+    assert!(sb.run_cell(code).await.unwrap().is_ok());
+    for name in ["b", "s"] {
+        let started = std::time::Instant::now();
+        let err = sb.get_var(name).await.unwrap_err();
+        assert!(matches!(err, rlm_sandbox::Error::Guest { .. }), "{err:?}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(3), "{name}: {:?}", started.elapsed());
+        let out = sb.run_cell("print('back')").await.unwrap();
+        assert_eq!(out.stdout, "back\n");
+        assert!(out.state_lost, "the instance was replaced");
+        assert!(sb.run_cell(code).await.unwrap().is_ok());
+    }
+}

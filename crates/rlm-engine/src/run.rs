@@ -244,11 +244,17 @@ async fn drive(
         if answer.is_none() {
             match &parsed.final_answer {
                 Some(TextFinal::Value(value)) => answer = Some(value.clone()),
-                Some(TextFinal::Var(name)) => match sandbox.get_var(name).await.map_err(sandbox_stop)? {
-                    Some(value) => answer = Some(value),
-                    None => {
+                Some(TextFinal::Var(name)) => match sandbox.get_var(name).await {
+                    Ok(Some(value)) => answer = Some(value),
+                    Ok(None) => {
                         failed = true;
                         feedback.push(unknown_var(&mut sandbox, name).await);
+                    }
+                    // A value whose `repr` traps or hangs: the model hears of it.
+                    Err(e) => {
+                        failed = true;
+                        let cause = std::error::Error::source(&e).map(|s| format!(": {s}")).unwrap_or_default();
+                        feedback.push(format!("FINAL_VAR({name}) failed: {e}{cause}. The sandbox was restarted."));
                     }
                 },
                 None if parsed.blocks.is_empty() => {
@@ -304,7 +310,7 @@ async fn drive(
     state.last_reply = Some(reply.text.clone());
     let answer = match parse_reply(&reply.text).final_answer {
         Some(TextFinal::Value(value)) => Some(value),
-        Some(TextFinal::Var(name)) => sandbox.get_var(&name).await.map_err(sandbox_stop)?,
+        Some(TextFinal::Var(name)) => sandbox.get_var(&name).await.ok().flatten(),
         None => None,
     };
     state.push(Iteration {

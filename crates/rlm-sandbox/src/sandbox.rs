@@ -100,21 +100,34 @@ impl Sandbox {
     }
 
     async fn push_context(&mut self, index: u32, format: repl::ContextFormat, data: &str) -> Result<()> {
+        let limit = self.prepare_call()?;
+        let call = self.guest.rlm_sandbox_repl().call_load_context(&mut self.store, index, format, data);
+        let result = tokio::time::timeout(limit, call).await;
+        self.settle("loading a context", result)?.map_err(|message| Error::Context { index, message })
+    }
+
+    /// Sets the deadline and fuel for a call into the guest; returns how long
+    /// the host waits for it before abandoning the instance.
+    fn prepare_call(&mut self) -> Result<std::time::Duration> {
         self.store.data_mut().begin(Instant::now() + self.limits.timeout);
         self.refuel()?;
-        let call = self.guest.rlm_sandbox_repl().call_load_context(&mut self.store, index, format, data);
-        match tokio::time::timeout(self.limits.timeout + HARD_STOP_GRACE + ABANDON_GRACE, call).await {
-            Ok(Ok(Ok(()))) => Ok(()),
-            Ok(Ok(Err(message))) => Err(Error::Context { index, message }),
-            Ok(Err(e)) => {
-                self.poisoned = true;
-                Err(Error::Guest { action: "loading a context", source: e.into() })
-            }
-            Err(_) => {
-                self.poisoned = true;
-                Err(Error::Guest { action: "loading a context", source: anyhow::anyhow!("timed out") })
-            }
-        }
+        Ok(self.limits.timeout + HARD_STOP_GRACE + ABANDON_GRACE)
+    }
+
+    /// The result of a guest call made outside any cell. A trap or a hang
+    /// poisons the instance, so the next use starts a fresh one.
+    fn settle<T>(
+        &mut self,
+        action: &'static str,
+        result: std::result::Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
+    ) -> Result<T> {
+        let source = match result {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(trap)) => trap.into(),
+            Err(_) => anyhow::anyhow!("the guest did not return within {:?}", self.limits.timeout),
+        };
+        self.poisoned = true;
+        Err(Error::Guest { action, source })
     }
 
     /// Runs one cell. Python errors and limits are reported in the outcome;
@@ -124,10 +137,10 @@ impl Sandbox {
     pub async fn run_cell(&mut self, code: &str) -> Result<CellOutcome> {
         let mut state_lost = self.revive().await?;
         let started = Instant::now();
-        self.store.data_mut().begin(started + self.limits.timeout);
-        let fuel_start = self.refuel()?;
+        let limit = self.prepare_call()?;
+        let fuel_start = self.limits.fuel;
         let call = self.guest.rlm_sandbox_repl().call_run_cell(&mut self.store, code);
-        let result = tokio::time::timeout(self.limits.timeout + HARD_STOP_GRACE + ABANDON_GRACE, call).await;
+        let result = tokio::time::timeout(limit, call).await;
         let elapsed = started.elapsed();
         let fuel_used = fuel_start.map(|start| start.saturating_sub(self.store.get_fuel().unwrap_or(0)));
 
@@ -199,38 +212,30 @@ impl Sandbox {
     /// `repr` string); `None` when there is no such variable.
     pub async fn get_var(&mut self, name: &str) -> Result<Option<Value>> {
         self.revive().await?;
-        self.store.data_mut().begin(Instant::now() + self.limits.timeout);
-        self.refuel()?;
-        let res = self.guest.rlm_sandbox_repl().call_get_var(&mut self.store, name).await;
-        match res {
-            Ok(Ok(json)) => Ok(Some(serde_json::from_str(&json).unwrap_or(Value::String(json)))),
-            Ok(Err(_)) => Ok(None),
-            Err(e) => {
-                self.poisoned = true;
-                Err(Error::Guest { action: "reading a variable", source: e.into() })
-            }
-        }
+        let limit = self.prepare_call()?;
+        let call = self.guest.rlm_sandbox_repl().call_get_var(&mut self.store, name);
+        let result = tokio::time::timeout(limit, call).await;
+        Ok(self.settle("reading a variable", result)?.ok().map(|json| {
+            serde_json::from_str(&json).unwrap_or(Value::String(json))
+        }))
     }
 
     /// The user variables, in name order.
     pub async fn list_vars(&mut self) -> Result<Vec<VarInfo>> {
         self.revive().await?;
-        self.store.data_mut().begin(Instant::now() + self.limits.timeout);
-        self.refuel()?;
-        match self.guest.rlm_sandbox_repl().call_list_vars(&mut self.store).await {
-            Ok(vars) => Ok(vars.into_iter().map(|v| VarInfo { name: v.name, type_name: v.type_name }).collect()),
-            Err(e) => {
-                self.poisoned = true;
-                Err(Error::Guest { action: "listing variables", source: e.into() })
-            }
-        }
+        let limit = self.prepare_call()?;
+        let call = self.guest.rlm_sandbox_repl().call_list_vars(&mut self.store);
+        let result = tokio::time::timeout(limit, call).await;
+        let vars = self.settle("listing variables", result)?;
+        Ok(vars.into_iter().map(|v| VarInfo { name: v.name, type_name: v.type_name }).collect())
     }
 
-    /// Refills fuel for the next guest call; returns the amount given.
-    fn refuel(&mut self) -> Result<Option<u64>> {
-        let Some(fuel) = self.limits.fuel else { return Ok(None) };
-        self.store.set_fuel(fuel).map_err(|e| Error::Engine(e.into()))?;
-        Ok(Some(fuel))
+    /// Refills fuel for the next guest call.
+    fn refuel(&mut self) -> Result<()> {
+        if let Some(fuel) = self.limits.fuel {
+            self.store.set_fuel(fuel).map_err(|e| Error::Engine(e.into()))?;
+        }
+        Ok(())
     }
 
     /// Replaces a poisoned instance with a fresh one and reloads the
