@@ -30,7 +30,8 @@ pub async fn sandbox_with(limits: Limits, handler: Arc<dyn SubcallHandler>) -> S
 
 /// A handler that answers `llm_query` with `echo:<prompt>` after `delay`
 /// and `rlm_query` with `{"child": <context>}`, and counts what it sees.
-/// A prompt containing `FAIL` fails.
+/// A prompt containing `FAIL` fails; a prompt `RAW:<text>` is answered with
+/// `<text>` as it is.
 #[derive(Debug, Default)]
 pub struct RecordingHandler {
     /// How long each call waits before answering.
@@ -77,6 +78,8 @@ impl SubcallHandler for Shared {
     fn llm_query(&self, prompt: String, _model: Option<String>) -> BoxFuture<'static, Result<String, SubcallError>> {
         let reply = if prompt.contains("FAIL") {
             Err(SubcallError::new(format!("model refused {prompt:?}")))
+        } else if let Some(raw) = prompt.strip_prefix("RAW:") {
+            Ok(raw.to_owned())
         } else {
             Ok(format!("echo:{prompt}"))
         };

@@ -123,3 +123,12 @@ async fn a_failing_gathered_call_raises_only_where_awaited() {
     assert!(out.is_ok(), "{out:?}");
     assert_eq!(out.stdout, "echo:ok RuntimeError\n");
 }
+
+#[tokio::test]
+async fn an_awaited_reply_that_starts_with_error_is_still_a_reply() {
+    let (mut sb, _) = recording(Duration::ZERO).await;
+    let code = "import asyncio\na, b = await asyncio.gather(llm_query('RAW:Error: not really'), llm_query('FAIL'), return_exceptions=True)\nprint(repr(a), type(b).__name__)\nprint(llm_query_batched(['RAW:Error: also fine'])[0])";
+    let out = sb.run_cell(code).await.unwrap();
+    assert!(out.is_ok(), "{out:?}");
+    assert_eq!(out.stdout, "'Error: not really' RuntimeError\nError: also fine\n");
+}

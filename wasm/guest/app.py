@@ -190,12 +190,6 @@ def _raise_call_error(err):
     raise RuntimeError(err.value) from None
 
 
-def _item(result, decode):
-    if isinstance(result, Err):
-        return f"Error: {result.value}"
-    return decode(result.value)
-
-
 _CALLS = {
     # kind: (single import, batched import, encode argument, decode reply)
     "llm": (subcalls.llm_query, subcalls.llm_query_batched, _as_text, lambda s: s),
@@ -218,14 +212,24 @@ def _call_one(kind, arg, model):
         _raise_call_error(e.value)
 
 
-def _call_many(kind, args, model):
+def _send_batch(kind, args, model):
+    """One batched host call; each item is its decoded reply or its `Err`."""
     _flush_output()
     _, batched, encode, decode = _CALLS[kind]
     try:
         results = batched([encode(a) for a in args], model)
     except Err as e:
         _raise_call_error(e.value)
-    return [_item(r, decode) for r in results]
+    return [r if isinstance(r, Err) else decode(r.value) for r in results]
+
+
+def _as_item(result):
+    """A batched call's item as model code sees it: a failure is a string."""
+    return f"Error: {result.value}" if isinstance(result, Err) else result
+
+
+def _call_many(kind, args, model):
+    return [_as_item(r) for r in _send_batch(kind, args, model)]
 
 
 class _PendingCall(asyncio.Future):
@@ -308,7 +312,7 @@ class _HostSelector:
             for many, arg, _ in items:
                 flat.extend(arg if many else [arg])
             try:
-                replies = _call_many(kind, flat, model)
+                replies = _send_batch(kind, flat, model)
             except BaseException as exc:
                 for _, _, fut in items:
                     if not fut.done():
@@ -317,15 +321,15 @@ class _HostSelector:
             pos = 0
             for many, arg, fut in items:
                 if many:
-                    value, pos = replies[pos : pos + len(arg)], pos + len(arg)
+                    result, pos = [_as_item(r) for r in replies[pos : pos + len(arg)]], pos + len(arg)
                 else:
-                    value, pos = replies[pos], pos + 1
+                    result, pos = replies[pos], pos + 1
                 if fut.done():
                     continue
-                if not many and isinstance(value, str) and value.startswith("Error: "):
-                    fut.set_exception(RuntimeError(value[len("Error: ") :]))
+                if isinstance(result, Err):
+                    fut.set_exception(RuntimeError(result.value))
                 else:
-                    fut.set_result(value)
+                    fut.set_result(result)
 
     def select(self, timeout):
         if self.pending:
