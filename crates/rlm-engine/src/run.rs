@@ -125,7 +125,7 @@ pub(crate) struct RunFailure {
 }
 
 /// Drives one run to its end.
-pub(crate) async fn run(shared: Arc<Shared>, spec: RunSpec) -> Result<RunOutput, RunFailure> {
+pub(crate) async fn run(shared: Arc<Shared>, mut spec: RunSpec) -> Result<RunOutput, RunFailure> {
     let mut state = RunState {
         trajectory: Trajectory {
             depth: spec.depth,
@@ -137,14 +137,10 @@ pub(crate) async fn run(shared: Arc<Shared>, spec: RunSpec) -> Result<RunOutput,
         },
         last_reply: None,
         iterations: 0,
-        log: spec.log,
+        log: spec.log.take(),
     };
     let span = tracing::info_span!("rlm_run", depth = spec.depth);
-    let result = tracing::Instrument::instrument(
-        drive(&shared, &mut state, spec.depth, spec.context, &spec.query, &spec.model, spec.model_override, spec.max_iterations, spec.system_prompt),
-        span,
-    )
-    .await;
+    let result = tracing::Instrument::instrument(drive(&shared, &mut state, spec), span).await;
     match result {
         Ok(answer) => {
             state.trajectory.final_answer = Some(answer.clone());
@@ -182,18 +178,8 @@ impl RunState {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn drive(
-    shared: &Arc<Shared>,
-    state: &mut RunState,
-    depth: u32,
-    context: ContextInput,
-    query: &str,
-    model: &Arc<dyn Model>,
-    model_override: Option<String>,
-    max_iterations: u32,
-    system_prompt: String,
-) -> Result<Value, Stop> {
+async fn drive(shared: &Arc<Shared>, state: &mut RunState, spec: RunSpec) -> Result<Value, Stop> {
+    let RunSpec { depth, context, query, model, model_override, max_iterations, system_prompt, log: _ } = spec;
     let config = &shared.config;
     let records = Arc::new(Mutex::new(Vec::new()));
     let handler = EngineHandler::new(shared.clone(), depth, records.clone());
@@ -213,14 +199,7 @@ async fn drive(
             shared.progress.iteration(iteration);
         }
         let started = Instant::now();
-        let request = ModelRequest { messages: messages.clone(), model: model_override.clone() };
-        let reply = match shared.call_model(model, request, depth).await {
-            Ok(reply) => reply,
-            Err(stop) => {
-                state.push(failed_iteration(messages, depth, started, &stop));
-                return Err(stop);
-            }
-        };
+        let reply = ask(shared, state, &model, &model_override, &messages, depth).await?;
         state.iterations = iteration;
         state.last_reply = Some(reply.text.clone());
         let parsed = parse_reply(&reply.text);
@@ -299,14 +278,7 @@ async fn drive(
     // Out of iterations: one last call asks for the answer.
     messages.push(Message::user(config.prompts.final_answer.clone()));
     let started = Instant::now();
-    let request = ModelRequest { messages: messages.clone(), model: model_override };
-    let reply = match shared.call_model(model, request, depth).await {
-        Ok(reply) => reply,
-        Err(stop) => {
-            state.push(failed_iteration(messages, depth, started, &stop));
-            return Err(stop);
-        }
-    };
+    let reply = ask(shared, state, &model, &model_override, &messages, depth).await?;
     state.last_reply = Some(reply.text.clone());
     let answer = match parse_reply(&reply.text).final_answer {
         Some(TextFinal::Value(value)) => Some(value),
@@ -331,17 +303,30 @@ async fn drive(
     })
 }
 
-fn failed_iteration(prompt: Vec<Message>, depth: u32, started: Instant, stop: &Stop) -> Iteration {
-    Iteration {
-        prompt,
-        response: String::new(),
-        code_blocks: Vec::new(),
-        final_answer: None,
-        iteration_time: started.elapsed().as_secs_f64(),
-        depth,
-        usage: Default::default(),
-        error: Some(format!("{}: {}", stop.kind, stop.message)),
-    }
+/// One model call of a run. A failure is logged as an iteration of its own
+/// before the run stops with it.
+async fn ask(
+    shared: &Shared,
+    state: &mut RunState,
+    model: &Arc<dyn Model>,
+    model_override: &Option<String>,
+    messages: &[Message],
+    depth: u32,
+) -> Result<ModelReply, Stop> {
+    let started = Instant::now();
+    let request = ModelRequest { messages: messages.to_vec(), model: model_override.clone() };
+    shared.call_model(model, request, depth).await.inspect_err(|stop| {
+        state.push(Iteration {
+            prompt: messages.to_vec(),
+            response: String::new(),
+            code_blocks: Vec::new(),
+            final_answer: None,
+            iteration_time: started.elapsed().as_secs_f64(),
+            depth,
+            usage: Default::default(),
+            error: Some(format!("{}: {}", stop.kind, stop.message)),
+        })
+    })
 }
 
 async fn changed_locals(sandbox: &mut Sandbox, outcome: &CellOutcome) -> Map<String, Value> {
