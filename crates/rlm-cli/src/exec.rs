@@ -11,7 +11,7 @@ use rlm_sandbox::{CellOutcome, Context, NoBackend, Runtime};
 use serde_json::json;
 
 use crate::args::{ExecArgs, UsageError};
-use crate::output::neutralize;
+use crate::output::{answer_text, for_stream};
 
 /// Runs the cells and returns the exit status the help text promises.
 pub async fn run(args: ExecArgs) -> anyhow::Result<ExitCode> {
@@ -82,22 +82,14 @@ fn print_json(outcome: &CellOutcome) -> anyhow::Result<()> {
 fn print_plain(outcome: &CellOutcome) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     let tty = stdout.is_terminal();
-    stdout.write_all(safe(&outcome.stdout, tty).as_bytes())?;
+    stdout.write_all(for_stream(&outcome.stdout, tty).as_bytes())?;
     if let Some(answer) = &outcome.final_value {
-        let text = match answer {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        writeln!(stdout, "FINAL: {}", safe(&text, tty))?;
+        writeln!(stdout, "FINAL: {}", for_stream(&answer_text(answer), tty))?;
     }
     stdout.flush()?;
     let mut stderr = std::io::stderr().lock();
     let tty = stderr.is_terminal();
-    stderr.write_all(safe(&outcome.stderr, tty).as_bytes())?;
+    stderr.write_all(for_stream(&outcome.stderr, tty).as_bytes())?;
     stderr.flush()?;
     Ok(())
-}
-
-fn safe(text: &str, tty: bool) -> std::borrow::Cow<'_, str> {
-    if tty { neutralize(text) } else { text.into() }
 }

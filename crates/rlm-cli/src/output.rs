@@ -1,9 +1,27 @@
 //! Printing guest output safely.
 
+use std::borrow::Cow;
+
+use serde_json::Value;
+
+/// `text` as it should go to a stream: escaped (see [`neutralize`]) when the
+/// stream is a terminal, unchanged otherwise.
+pub fn for_stream(text: &str, terminal: bool) -> Cow<'_, str> {
+    if terminal { neutralize(text) } else { text.into() }
+}
+
+/// A JSON answer as text: a string as it is, any other value as JSON.
+pub fn answer_text(answer: &Value) -> Cow<'_, str> {
+    match answer {
+        Value::String(s) => s.as_str().into(),
+        other => other.to_string().into(),
+    }
+}
+
 /// Makes untrusted guest text safe for a terminal: control characters other
 /// than newline and tab (escape sequences above all) become visible `\xNN`
 /// escapes instead of commands to the terminal.
-pub fn neutralize(text: &str) -> std::borrow::Cow<'_, str> {
+pub fn neutralize(text: &str) -> Cow<'_, str> {
     if !text.chars().any(is_unsafe) {
         return text.into();
     }

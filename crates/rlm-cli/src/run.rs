@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::args::{ProviderArg, RunArgs, UsageError};
 use crate::exec::read_context;
-use crate::output::neutralize;
+use crate::output::{answer_text, for_stream, neutralize};
 
 /// Runs the completion and prints the answer.
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -142,12 +142,8 @@ fn print_answer(args: &RunArgs, done: &Completion) -> anyhow::Result<()> {
         });
         writeln!(stdout, "{line}")?;
     } else {
-        let text = match &done.answer {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        let text = if stdout.is_terminal() { neutralize(&text).into_owned() } else { text };
-        writeln!(stdout, "{text}")?;
+        let tty = stdout.is_terminal();
+        writeln!(stdout, "{}", for_stream(&answer_text(&done.answer), tty))?;
     }
     stdout.flush()?;
     Ok(())
