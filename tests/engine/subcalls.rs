@@ -122,7 +122,7 @@ async fn at_max_depth_zero_rlm_query_is_a_plain_call() {
 #[tokio::test]
 async fn batched_sub_rlms_run_concurrently() {
     let mock = MockLlm::builder()
-        .script([MockReply::text(repl("rs = rlm_query_batched([f'chunk {i}' for i in range(20)])\nFINAL(rs)"))])
+        .script([MockReply::text(repl("rs = rlm_query_batched([f'chunk {i}' for i in range(20)], model='picked')\nFINAL(rs)"))])
         .responder(|_| MockReply::text(repl("FINAL(context.upper())")))
         // Long enough that all twenty children, each spawning a sandbox
         // first, are surely waiting at once even on a loaded machine.
@@ -133,6 +133,8 @@ async fn batched_sub_rlms_run_concurrently() {
     let expected: Vec<String> = (0..20).map(|i| format!("CHUNK {i}")).collect();
     assert_eq!(done.answer, json!(expected));
     assert_eq!(mock.max_in_flight(), 20);
+    let call = &done.trajectory.iterations[0].code_blocks[0].result.rlm_calls[0];
+    assert_eq!(call.root_model, "picked", "the record names the model the call asked for");
     // Sequential children would take 20 s or more.
     assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
 }

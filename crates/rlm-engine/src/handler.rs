@@ -44,6 +44,7 @@ impl SubcallHandler for EngineHandler {
         Box::pin(async move {
             let started = Instant::now();
             shared.progress.sub_call();
+            let model_name = model.clone().unwrap_or_else(|| shared.sub_model.name().to_owned());
             let spec = RunSpec {
                 depth,
                 context: ContextInput::from(context.clone()),
@@ -59,7 +60,6 @@ impl SubcallHandler for EngineHandler {
             let span = tracing::info_span!("sub_call", kind = "rlm", depth);
             let task = AbortOnDrop(tokio::spawn(tracing::Instrument::instrument(run(shared.clone(), spec), span)));
             let result = task.join().await;
-            let model_name = shared.sub_model.name().to_owned();
             let (response, error, trajectory, outcome) = match result {
                 Ok(Ok(out)) => (out.answer.clone(), None, Some(out.trajectory), Ok(out.answer)),
                 Ok(Err(failure)) => {
