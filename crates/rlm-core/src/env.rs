@@ -1,0 +1,22 @@
+//! Every environment variable the project reads, in one place.
+
+/// Overrides the directory that caches compiled guests.
+pub const CACHE_DIR: &str = "RLM_SANDBOX_CACHE_DIR";
+/// The XDG cache directory, used when [`CACHE_DIR`] is unset.
+pub const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";
+/// The XDG data directory (the service's default database lives under it).
+pub const XDG_DATA_HOME: &str = "XDG_DATA_HOME";
+/// The home directory, the last fallback for caches and data.
+pub const HOME: &str = "HOME";
+/// The root model of `rlm-sandbox run`, when `--model` is not given.
+pub const MODEL: &str = "RLM_MODEL";
+/// The key of OpenAI-compatible endpoints, when `--api-key` is not given.
+pub const OPENAI_API_KEY: &str = "OPENAI_API_KEY";
+/// The key of the Anthropic API, when `--api-key` is not given.
+pub const ANTHROPIC_API_KEY: &str = "ANTHROPIC_API_KEY";
+/// Log filter for `tracing` (overrides `-v`).
+pub const RUST_LOG: &str = "RUST_LOG";
+/// The Python used to build the guest (build time only).
+pub const SANDBOX_PYTHON: &str = "RLM_SANDBOX_PYTHON";
+/// Disables colour in terminal output (<https://no-color.org>).
+pub const NO_COLOR: &str = "NO_COLOR";

@@ -1,0 +1,146 @@
+//! Run-wide caps on sandboxes: how many may be alive at once and how much
+//! linear memory they may hold together.
+//!
+//! A sandbox's own [`Limits`](crate::Limits) bound one instance; a fan-out of
+//! sub-RLMs multiplies them. A [`SandboxQuota`] bounds the product: each new
+//! sandbox takes a live slot (waiting, bounded, when none is free) and every
+//! growth of its memory is charged against the shared memory budget, refused
+//! (a `MemoryError` in the guest) when the budget is spent. Clone it to share
+//! it between runs.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::repl::ReplError;
+
+/// Default live sandboxes per run.
+pub const DEFAULT_MAX_LIVE_SANDBOXES: usize = 256;
+/// Default wait for a free slot before a new sandbox fails.
+pub const DEFAULT_QUOTA_WAIT: Duration = Duration::from_secs(60);
+
+/// Caps shared by every sandbox that counts against it. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct SandboxQuota {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    live: Arc<Semaphore>,
+    max_live: usize,
+    max_memory: usize,
+    memory: AtomicUsize,
+    wait_ms: AtomicU64,
+}
+
+impl SandboxQuota {
+    /// At most `max_live` sandboxes alive at once, holding at most
+    /// `max_memory_bytes` of linear memory together.
+    pub fn new(max_live: usize, max_memory_bytes: usize) -> Self {
+        SandboxQuota {
+            inner: Arc::new(Inner {
+                live: Arc::new(Semaphore::new(max_live.max(1))),
+                max_live: max_live.max(1),
+                max_memory: max_memory_bytes,
+                memory: AtomicUsize::new(0),
+                wait_ms: AtomicU64::new(DEFAULT_QUOTA_WAIT.as_millis() as u64),
+            }),
+        }
+    }
+
+    /// The defaults: [`DEFAULT_MAX_LIVE_SANDBOXES`] and half of the machine's
+    /// physical memory (8 GiB where it cannot be read).
+    pub fn for_machine() -> Self {
+        SandboxQuota::new(DEFAULT_MAX_LIVE_SANDBOXES, default_memory_budget())
+    }
+
+    /// How long a new sandbox waits for a live slot. By default,
+    /// [`DEFAULT_QUOTA_WAIT`]. Applies to every clone.
+    pub fn with_wait(self, wait: Duration) -> Self {
+        self.inner.wait_ms.store(wait.as_millis().try_into().unwrap_or(u64::MAX), Ordering::Relaxed);
+        self
+    }
+
+    /// The cap on live sandboxes.
+    pub fn max_live(&self) -> usize {
+        self.inner.max_live
+    }
+
+    /// The cap on their memory, in bytes.
+    pub fn max_memory(&self) -> usize {
+        self.inner.max_memory
+    }
+
+    /// Sandboxes alive now.
+    pub fn live(&self) -> usize {
+        self.inner.max_live - self.inner.live.available_permits()
+    }
+
+    /// Bytes of linear memory held now.
+    pub fn memory_used(&self) -> usize {
+        self.inner.memory.load(Ordering::Relaxed)
+    }
+
+    /// Takes a live slot, waiting for one up to the quota's wait.
+    pub async fn acquire(&self) -> Result<LivePermit, ReplError> {
+        let wait = Duration::from_millis(self.inner.wait_ms.load(Ordering::Relaxed));
+        match tokio::time::timeout(wait, self.inner.live.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(LivePermit { _permit: permit }),
+            _ => Err(ReplError::Capacity { waited: wait, what: "the run's cap on live sandboxes" }),
+        }
+    }
+
+    /// Charges `bytes` more memory; `false` (and nothing charged) when that
+    /// would pass the budget.
+    pub fn try_grow(&self, bytes: usize) -> bool {
+        let max = self.inner.max_memory;
+        self.inner
+            .memory
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| used.checked_add(bytes).filter(|&n| n <= max))
+            .is_ok()
+    }
+
+    /// Gives back `bytes` of memory.
+    pub fn release(&self, bytes: usize) {
+        self.inner.memory.fetch_sub(bytes, Ordering::AcqRel);
+    }
+}
+
+/// A live sandbox's slot; freed when dropped.
+#[derive(Debug)]
+pub struct LivePermit {
+    _permit: OwnedSemaphorePermit,
+}
+
+fn default_memory_budget() -> usize {
+    const FALLBACK: usize = 8 << 30;
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|text| {
+        let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+        let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+        kib.checked_mul(1024)
+    });
+    total.map_or(FALLBACK, |bytes| bytes / 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn slots_and_memory_are_bounded() {
+        let quota = SandboxQuota::new(1, 100).with_wait(Duration::from_millis(20));
+        let first = quota.acquire().await.unwrap();
+        assert_eq!(quota.live(), 1);
+        assert!(matches!(quota.acquire().await, Err(ReplError::Capacity { .. })));
+        drop(first);
+        let _again = quota.acquire().await.unwrap();
+        assert!(quota.try_grow(60));
+        assert!(!quota.try_grow(50));
+        assert_eq!(quota.memory_used(), 60);
+        quota.release(60);
+        assert!(quota.try_grow(100));
+    }
+}
