@@ -37,9 +37,7 @@ fn main() {
     }
     let key = hex(&hasher.finalize());
 
-    let target_dir = env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace.join("target"));
+    let target_dir = env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace.join("target"));
     let tools = target_dir.join("guest-build");
     fs::create_dir_all(&tools).unwrap();
     let cached = tools.join(format!("guest-{}.wasm", &key[..16]));

@@ -1,25 +1,13 @@
-//! Limits and settings for the runtime and for each sandbox.
+//! Settings of a [`Runtime`](crate::Runtime): they are baked into the engine
+//! and the compiled guest, and shared by every sandbox it makes.
 
+use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
 
-/// Default instruction fuel per cell: about 15 seconds of pure-Python work
-/// on one current x86-64 core (measured: ~7 billion units a second).
-pub const DEFAULT_FUEL: u64 = 100_000_000_000;
-/// The largest memory cap: all a 32-bit wasm memory can address.
-pub const MAX_MEMORY_BYTES: usize = 4 << 30;
-/// Default cap on a sandbox's linear memory: 1 GiB, enough for a 100 MB
-/// context plus working copies of it.
-pub const DEFAULT_MEMORY_BYTES: usize = 1 << 30;
-/// Default wall-clock limit per cell.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Default cap on each of stdout and stderr per cell: 1 MiB.
-pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 1 << 20;
-/// Default cap on `llm_query`/`rlm_query` calls per cell (each prompt of a
-/// batch counts as one call).
-pub const DEFAULT_MAX_HOST_CALLS: u32 = 2_000;
 /// Default wasm stack: 8 MiB, so deep Python recursion raises
 /// `RecursionError` before the native wasm stack overflows.
 pub const DEFAULT_WASM_STACK_BYTES: usize = 8 << 20;
@@ -32,20 +20,50 @@ pub const HARD_STOP_GRACE: Duration = Duration::from_millis(100);
 /// is given before the host abandons its instance.
 pub const ABANDON_GRACE: Duration = Duration::from_millis(200);
 /// Default number of sandboxes that can be alive at once in one runtime with
-/// the pooling allocator; one more fails to start with
-/// [`Error::Instantiate`](crate::Error::Instantiate).
+/// the pooling allocator.
 pub const DEFAULT_MAX_SANDBOXES: u32 = 2048;
+/// Default wait for a free pool slot before a new sandbox fails.
+pub const DEFAULT_SLOT_WAIT: Duration = Duration::from_secs(60);
 /// Granularity of wall-clock checks: the epoch tick.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
-/// Settings shared by every sandbox of one [`Runtime`](crate::Runtime):
-/// they are baked into the engine and the compiled guest.
-#[derive(Clone, Debug)]
+/// What a [`Runtime`](crate::Runtime) reports while it starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StartEvent {
+    /// No compiled guest was cached: compiling it now (a few seconds).
+    Compiling,
+    /// The guest was compiled in this long.
+    Compiled(Duration),
+    /// The compiled guest could not be cached; it runs from memory and will
+    /// be compiled again next time.
+    CacheUnwritable,
+}
+
+/// A callback for [`StartEvent`]s.
+pub type StartObserver = Arc<dyn Fn(StartEvent) + Send + Sync>;
+
+/// Settings shared by every sandbox of one [`Runtime`](crate::Runtime).
+#[derive(Clone)]
 pub struct RuntimeConfig {
     pub(crate) fuel_metering: bool,
     pub(crate) max_sandboxes: Option<u32>,
+    pub(crate) slot_wait: Duration,
     pub(crate) wasm_stack_bytes: usize,
     pub(crate) cache_dir: Option<PathBuf>,
+    pub(crate) on_start: Option<StartObserver>,
+}
+
+impl fmt::Debug for RuntimeConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RuntimeConfig")
+            .field("fuel_metering", &self.fuel_metering)
+            .field("max_sandboxes", &self.max_sandboxes)
+            .field("slot_wait", &self.slot_wait)
+            .field("wasm_stack_bytes", &self.wasm_stack_bytes)
+            .field("cache_dir", &self.cache_dir)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for RuntimeConfig {
@@ -53,8 +71,10 @@ impl Default for RuntimeConfig {
         RuntimeConfig {
             fuel_metering: true,
             max_sandboxes: Some(DEFAULT_MAX_SANDBOXES),
+            slot_wait: DEFAULT_SLOT_WAIT,
             wasm_stack_bytes: DEFAULT_WASM_STACK_BYTES,
             cache_dir: default_cache_dir(),
+            on_start: None,
         }
     }
 }
@@ -66,7 +86,7 @@ impl RuntimeConfig {
     }
 
     /// Whether wasm code counts fuel. Metering costs about 30% on pure-Python
-    /// loops; without it, [`Limits::fuel`] must be `None`. By default, on.
+    /// loops; without it, a sandbox's fuel limit must be `None`. By default, on.
     pub fn fuel_metering(mut self, on: bool) -> Self {
         self.fuel_metering = on;
         self
@@ -77,10 +97,18 @@ impl RuntimeConfig {
     /// allocator): creating and dropping a sandbox then reuses a warm slot
     /// instead of mapping and unmapping memory, which is what makes a wide
     /// fan-out fast. Each slot reserves address space (4 GiB plus guards),
-    /// not memory. `None` allocates every sandbox on demand, without a cap.
-    /// By default, [`DEFAULT_MAX_SANDBOXES`].
+    /// not memory. When every slot is taken, a new sandbox waits for one (see
+    /// [`RuntimeConfig::slot_wait`]). `None` allocates every sandbox on
+    /// demand, without a cap. By default, [`DEFAULT_MAX_SANDBOXES`].
     pub fn max_sandboxes(mut self, max: Option<u32>) -> Self {
         self.max_sandboxes = max;
+        self
+    }
+
+    /// How long a new sandbox waits for a free pool slot before it fails with
+    /// a capacity error. By default, [`DEFAULT_SLOT_WAIT`].
+    pub fn slot_wait(mut self, wait: Duration) -> Self {
+        self.slot_wait = wait;
         self
     }
 
@@ -99,86 +127,45 @@ impl RuntimeConfig {
         self
     }
 
+    /// Called as the runtime starts: whether it compiles the guest, how long
+    /// that took, whether the cache could be written. By default, nothing.
+    pub fn on_start(mut self, observer: impl Fn(StartEvent) + Send + Sync + 'static) -> Self {
+        self.on_start = Some(Arc::new(observer));
+        self
+    }
+
+    /// Whether a fuel limit can be used with this runtime.
+    pub fn meters_fuel(&self) -> bool {
+        self.fuel_metering
+    }
+
     pub(crate) fn validate(&self) -> Result<()> {
         if self.max_sandboxes == Some(0) {
             return Err(Error::InvalidConfig("max sandboxes must be at least 1".into()));
         }
         if self.wasm_stack_bytes < (64 << 10) {
             return Err(Error::InvalidConfig(format!(
-                "wasm stack of {} bytes is below the 64 KiB minimum",
+                "a wasm stack of {} bytes is below the 64 KiB minimum",
                 self.wasm_stack_bytes
             )));
         }
         Ok(())
     }
+
+    pub(crate) fn notify(&self, event: StartEvent) {
+        if let Some(observer) = &self.on_start {
+            observer(event);
+        }
+    }
 }
 
 fn default_cache_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os(crate::env::CACHE_DIR) {
+    use rlm_core::env;
+    if let Some(dir) = std::env::var_os(env::CACHE_DIR).filter(|d| !d.is_empty()) {
         return Some(PathBuf::from(dir));
     }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+    if let Some(dir) = std::env::var_os(env::XDG_CACHE_HOME).filter(|d| !d.is_empty()) {
         return Some(PathBuf::from(dir).join("rlm-sandbox"));
     }
-    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache").join("rlm-sandbox"))
-}
-
-/// Per-sandbox limits. Each one, when hit, ends the cell with its own
-/// [`ErrorKind`](crate::ErrorKind) and leaves the host healthy.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Limits {
-    /// Instruction fuel per cell; `None` for no fuel limit. By default,
-    /// [`DEFAULT_FUEL`].
-    pub fuel: Option<u64>,
-    /// Cap on linear memory in bytes. By default, [`DEFAULT_MEMORY_BYTES`].
-    pub memory_bytes: usize,
-    /// Wall-clock limit per cell. By default, [`DEFAULT_TIMEOUT`].
-    pub timeout: Duration,
-    /// Cap on each of stdout and stderr per cell, in bytes, counting both
-    /// `sys.stdout`/`sys.stderr` and raw writes to fd 1 and 2. By default,
-    /// [`DEFAULT_MAX_OUTPUT_BYTES`].
-    pub max_output_bytes: usize,
-    /// Cap on host calls per cell. By default, [`DEFAULT_MAX_HOST_CALLS`].
-    pub max_host_calls: u32,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            fuel: Some(DEFAULT_FUEL),
-            memory_bytes: DEFAULT_MEMORY_BYTES,
-            timeout: DEFAULT_TIMEOUT,
-            max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
-            max_host_calls: DEFAULT_MAX_HOST_CALLS,
-        }
-    }
-}
-
-impl Limits {
-    pub(crate) fn validate(&self, runtime: &RuntimeConfig) -> Result<()> {
-        if self.fuel.is_some() && !runtime.fuel_metering {
-            return Err(Error::InvalidConfig(
-                "a fuel limit needs a runtime with fuel metering on".into(),
-            ));
-        }
-        if self.fuel == Some(0) {
-            return Err(Error::InvalidConfig("fuel must be at least 1".into()));
-        }
-        if self.memory_bytes > MAX_MEMORY_BYTES {
-            return Err(Error::InvalidConfig(format!(
-                "memory cap of {} bytes is above the 4 GiB a 32-bit wasm memory can address",
-                self.memory_bytes
-            )));
-        }
-        if self.memory_bytes < (64 << 20) {
-            return Err(Error::InvalidConfig(format!(
-                "memory cap of {} bytes is below the 64 MiB the interpreter needs",
-                self.memory_bytes
-            )));
-        }
-        if self.timeout.is_zero() {
-            return Err(Error::InvalidConfig("timeout must be above zero".into()));
-        }
-        Ok(())
-    }
+    std::env::var_os(env::HOME).map(|home| PathBuf::from(home).join(".cache").join("rlm-sandbox"))
 }

@@ -1,10 +1,13 @@
 //! Host-side failures of the sandbox runtime.
 //!
 //! A Python exception, a timeout or any other limit is *not* an [`Error`]: it
-//! is a normal [`CellOutcome`](crate::CellOutcome) the caller shows the model.
-//! `Err` means the host itself could not do what was asked.
+//! is a normal [`CellOutcome`](rlm_core::CellOutcome) the caller shows the
+//! model. `Err` means the host itself could not do what was asked.
 
 use std::path::PathBuf;
+use std::time::Duration;
+
+use rlm_core::ReplError;
 
 /// What went wrong on the host.
 #[derive(Debug, thiserror::Error)]
@@ -19,8 +22,8 @@ pub enum Error {
     /// The guest component could not be compiled or loaded.
     #[error("cannot compile the guest component")]
     Compile(#[source] anyhow::Error),
-    /// The compiled-component cache could not be written.
-    #[error("cannot write the compiled-component cache at `{path}`")]
+    /// The compiled-component cache could not be read or written.
+    #[error("cannot use the compiled-component cache at `{path}`")]
     Cache {
         /// The cache file or directory.
         path: PathBuf,
@@ -28,19 +31,20 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// No sandbox could start in time: every slot of the runtime's pool, or
+    /// of the run's quota, stayed taken for the whole wait.
+    #[error("no sandbox became free within {waited:?} ({what})")]
+    Capacity {
+        /// Which limit was full.
+        what: &'static str,
+        /// How long the new sandbox waited.
+        waited: Duration,
+    },
     /// A fresh instance of the guest could not be created.
     #[error("cannot instantiate a sandbox")]
     Instantiate(#[source] anyhow::Error),
-    /// The guest refused a context (for example JSON it could not parse).
-    #[error("cannot load context {index}: {message}")]
-    Context {
-        /// Which context (`context_{index}`).
-        index: u32,
-        /// The guest's explanation.
-        message: String,
-    },
     /// A call into the guest failed outside any cell (loading a context,
-    /// reading variables).
+    /// reading variables) and the instance had to be given up.
     #[error("the sandbox failed while {action}")]
     Guest {
         /// What the host was doing.
@@ -53,3 +57,14 @@ pub enum Error {
 
 /// A `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<Error> for ReplError {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::InvalidConfig(message) => ReplError::InvalidLimits(message),
+            Error::Capacity { waited, what } => ReplError::Capacity { waited, what },
+            Error::Guest { action, source } => ReplError::Host { action, source: source.into() },
+            other => ReplError::Host { action: "starting a sandbox", source: Box::new(other) },
+        }
+    }
+}

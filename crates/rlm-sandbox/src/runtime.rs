@@ -8,15 +8,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use wasmtime::component::{Component, HasSelf, Linker};
+use futures::future::BoxFuture;
+use rlm_core::{CallHandler, Limits, MAX_MEMORY_BYTES, Repl, ReplError, ReplFactory, SpawnOptions};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::bindings;
-use crate::config::{EPOCH_TICK, Limits, MAX_MEMORY_BYTES, RuntimeConfig};
+use crate::config::{EPOCH_TICK, RuntimeConfig, StartEvent};
 use crate::error::{Error, Result};
-use crate::handler::SubcallHandler;
+use crate::host::{self, HostState};
 use crate::sandbox::Sandbox;
-use crate::state::HostState;
 
 /// The guest component, built from `wasm/` by this crate's build script.
 pub const GUEST_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guest.wasm"));
@@ -44,6 +46,9 @@ struct Inner {
     pre: bindings::SandboxPre<HostState>,
     config: RuntimeConfig,
     stop_ticker: Arc<AtomicBool>,
+    /// One permit per pool slot, so a full pool makes a new sandbox wait
+    /// instead of failing; `None` when allocating on demand.
+    slots: Option<(u32, Arc<Semaphore>)>,
 }
 
 impl Drop for Inner {
@@ -62,32 +67,59 @@ impl Runtime {
     /// Builds the engine and loads (or compiles and caches) the guest.
     pub fn new(config: RuntimeConfig) -> Result<Runtime> {
         config.validate()?;
-        let engine = match config.max_sandboxes {
-            Some(max) => engine(&config, Some(max)).or_else(|e| {
-                tracing::warn!(error = %e, "cannot reserve the sandbox pool; allocating sandboxes on demand");
-                engine(&config, None)
-            }),
-            None => engine(&config, None),
-        }
-        .map_err(|e| Error::Engine(e.into()))?;
-        let component = load_component(&engine, config.cache_dir.as_deref())?;
+        let (engine, pooled) = match config.max_sandboxes {
+            Some(max) => match engine(&config, Some(max)) {
+                Ok(engine) => (engine, Some(max)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot reserve the sandbox pool; allocating sandboxes on demand");
+                    (engine(&config, None).map_err(|e| Error::Engine(e.into()))?, None)
+                }
+            },
+            None => (engine(&config, None).map_err(|e| Error::Engine(e.into()))?, None),
+        };
+        let component = load_component(&engine, &config)?;
 
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| Error::Engine(e.into()))?;
-        bindings::Sandbox::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(|e| Error::Engine(e.into()))?;
+        host::add_to_linker(&mut linker).map_err(|e| Error::Engine(e.into()))?;
         let pre = linker.instantiate_pre(&component).map_err(|e| Error::Compile(e.into()))?;
         let pre = bindings::SandboxPre::new(pre).map_err(|e| Error::Compile(e.into()))?;
 
         let stop_ticker = Arc::new(AtomicBool::new(false));
         spawn_ticker(engine.clone(), stop_ticker.clone());
-        Ok(Runtime { inner: Arc::new(Inner { engine, pre, config, stop_ticker }) })
+        let slots = pooled.map(|n| (n, Arc::new(Semaphore::new(n as usize))));
+        Ok(Runtime { inner: Arc::new(Inner { engine, pre, config, stop_ticker, slots }) })
     }
 
-    /// A fresh sandbox with the given limits, answering sub-calls with
+    /// A fresh sandbox with the given limits, answering host calls with
     /// `handler`. It sees nothing of any other sandbox.
-    pub async fn sandbox(&self, limits: Limits, handler: Arc<dyn SubcallHandler>) -> Result<Sandbox> {
-        limits.validate(&self.inner.config)?;
-        Sandbox::new(self.clone(), limits, handler).await
+    pub async fn sandbox(&self, limits: Limits, handler: Arc<dyn CallHandler>) -> Result<Sandbox> {
+        self.spawn_sandbox(SpawnOptions::new(limits, handler)).await
+    }
+
+    /// A fresh sandbox, counted against the options' quota if any.
+    pub async fn spawn_sandbox(&self, options: SpawnOptions) -> Result<Sandbox> {
+        self.check(&options.limits)?;
+        Sandbox::new(self.clone(), options).await
+    }
+
+    /// Checks limits against this runtime (a fuel limit needs metering).
+    pub fn check(&self, limits: &Limits) -> Result<()> {
+        limits.validate().map_err(|e| Error::InvalidConfig(e.to_string()))?;
+        if limits.fuel.is_some() && !self.inner.config.fuel_metering {
+            return Err(Error::InvalidConfig("a fuel limit needs a runtime with fuel metering on".into()));
+        }
+        Ok(())
+    }
+
+    /// Waits (bounded) for a free pool slot.
+    pub(crate) async fn slot(&self) -> Result<Option<OwnedSemaphorePermit>> {
+        let Some((_, semaphore)) = &self.inner.slots else { return Ok(None) };
+        let wait = self.inner.config.slot_wait;
+        match tokio::time::timeout(wait, semaphore.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(Some(permit)),
+            _ => Err(Error::Capacity { what: "every slot of the runtime's sandbox pool is in use", waited: wait }),
+        }
     }
 
     /// The settings this runtime was built with.
@@ -159,13 +191,22 @@ fn cache_path(engine: &Engine, dir: &Path) -> PathBuf {
     dir.join(format!("guest-{}-{:016x}.cwasm", &GUEST_KEY[..16], hasher.finish()))
 }
 
-fn load_component(engine: &Engine, cache_dir: Option<&Path>) -> Result<Component> {
-    let compile = || engine.precompile_component(GUEST_WASM).map_err(|e| Error::Compile(e.into()));
-    let Some(dir) = cache_dir else {
-        let bytes = compile()?;
+fn load_component(engine: &Engine, config: &RuntimeConfig) -> Result<Component> {
+    let from_memory = |bytes: &[u8]| {
         // SAFETY: `bytes` was produced just now by this engine.
         #[allow(unsafe_code)]
-        return unsafe { Component::deserialize(engine, &bytes) }.map_err(|e| Error::Compile(e.into()));
+        unsafe { Component::deserialize(engine, bytes) }.map_err(|e| Error::Compile(e.into()))
+    };
+    let compile = || {
+        config.notify(StartEvent::Compiling);
+        let started = std::time::Instant::now();
+        let bytes = engine.precompile_component(GUEST_WASM).map_err(|e| Error::Compile(e.into()))?;
+        config.notify(StartEvent::Compiled(started.elapsed()));
+        tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "compiled the guest component");
+        Ok::<_, Error>(bytes)
+    };
+    let Some(dir) = config.cache_dir.as_deref() else {
+        return from_memory(&compile()?);
     };
     let path = cache_path(engine, dir);
     if path.exists() {
@@ -178,15 +219,33 @@ fn load_component(engine: &Engine, cache_dir: Option<&Path>) -> Result<Component
             Err(e) => tracing::warn!(path = %path.display(), error = %e, "ignoring unusable compiled guest"),
         }
     }
-    let started = std::time::Instant::now();
     let bytes = compile()?;
-    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "compiled the guest component");
-    let cache_err = |source| Error::Cache { path: path.clone(), source };
+    // A cache that cannot be written must not cost the compiled guest: run
+    // from memory and say so once.
+    if let Err(e) = write_cache(dir, &path, &bytes) {
+        tracing::warn!(error = %e, "cannot cache the compiled guest; running it from memory");
+        config.notify(StartEvent::CacheUnwritable);
+    }
+    from_memory(&bytes)
+}
+
+fn write_cache(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
+    let cache_err = |source| Error::Cache { path: path.to_owned(), source };
     fs::create_dir_all(dir).map_err(cache_err)?;
     let partial = path.with_extension(format!("partial-{}", std::process::id()));
-    fs::write(&partial, &bytes).map_err(cache_err)?;
-    fs::rename(&partial, &path).map_err(cache_err)?;
-    // SAFETY: as above; the file holds the bytes just compiled.
-    #[allow(unsafe_code)]
-    unsafe { Component::deserialize_file(engine, &path) }.map_err(|e| Error::Compile(e.into()))
+    fs::write(&partial, bytes).map_err(cache_err)?;
+    fs::rename(&partial, path).map_err(cache_err)
+}
+
+impl ReplFactory for Runtime {
+    fn spawn(&self, options: SpawnOptions) -> BoxFuture<'_, Result<Box<dyn Repl>, ReplError>> {
+        Box::pin(async move {
+            let sandbox = self.spawn_sandbox(options).await?;
+            Ok(Box::new(sandbox) as Box<dyn Repl>)
+        })
+    }
+
+    fn check_limits(&self, limits: &Limits) -> Result<(), ReplError> {
+        self.check(limits).map_err(ReplError::from)
+    }
 }

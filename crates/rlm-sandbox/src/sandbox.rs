@@ -1,269 +1,381 @@
 //! One sandbox: a fresh guest instance, its contexts, and the REPL in it.
 
 use std::fmt;
-use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use wasmtime::{Store, Trap, UpdateDeadline};
+use futures::future::BoxFuture;
+use rlm_core::{
+    CellOutcome, Context, FunctionInfo, HelperSource, JsonText, Limits, LivePermit, MAX_CHANGED_VARS, Repl, ReplError,
+    SpawnOptions, ToolSpec, VarInfo,
+};
+use serde_json::json;
+use tokio::sync::OwnedSemaphorePermit;
+use wasmtime::{Store, UpdateDeadline};
 
 use crate::bindings::{self, repl};
-use crate::config::{ABANDON_GRACE, HARD_STOP_GRACE, Limits};
+use crate::config::{ABANDON_GRACE, HARD_STOP_GRACE};
 use crate::error::{Error, Result};
-use crate::handler::SubcallHandler;
-use crate::outcome::{CellError, CellOutcome, ErrorKind};
+use crate::host::{CallState, HostState};
+use crate::outcome::{Returned, Seen, classify};
+use crate::output::Output;
 use crate::runtime::Runtime;
-use crate::state::HostState;
 
-/// A value to bind as `context` (or `context_N`).
-#[derive(Clone, Debug, PartialEq)]
-pub enum Context {
-    /// Becomes a Python `str`.
-    Text(String),
-    /// Becomes the matching Python value (dict, list, str, number, ...).
-    Json(Value),
-}
-
-impl Context {
-    /// The wire form; `Arc<String>` rather than `Arc<str>`, which would copy
-    /// a large context once more.
-    fn encode(self) -> (repl::ContextFormat, Arc<String>) {
-        match self {
-            Context::Text(s) => (repl::ContextFormat::Text, Arc::new(s)),
-            Context::Json(v) => (repl::ContextFormat::Json, Arc::new(v.to_string())),
-        }
-    }
-}
-
-/// A user variable: its name and Python type.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct VarInfo {
-    /// The variable's name.
-    pub name: String,
-    /// The name of its Python type.
-    pub type_name: String,
-}
+/// The notice a cell's outcome carries when its instance was replaced.
+const RESTARTED: &str =
+    "the sandbox was restarted: every variable, function and import is gone; the contexts were reloaded";
 
 /// A Python REPL in its own WebAssembly instance. Variables persist across
 /// [`Sandbox::run_cell`] calls; no other sandbox sees them.
 pub struct Sandbox {
     runtime: Runtime,
-    limits: Limits,
-    handler: Arc<dyn SubcallHandler>,
+    options: SpawnOptions,
+    /// `None` after a hard stop, until the next use replaces it.
+    instance: Option<Instance>,
+    /// Kept so that a fresh instance can get them back after a hard stop.
+    contexts: Vec<Context>,
+    installed: Option<(Vec<ToolSpec>, Vec<HelperSource>)>,
+    _slot: Option<OwnedSemaphorePermit>,
+    _live: Option<LivePermit>,
+}
+
+struct Instance {
     store: Store<HostState>,
     guest: bindings::Sandbox,
-    /// Kept so that a fresh instance can get them back after a hard stop.
-    contexts: Vec<(repl::ContextFormat, Arc<String>)>,
-    /// The instance must be replaced before its next use.
-    poisoned: bool,
 }
 
 impl fmt::Debug for Sandbox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sandbox")
-            .field("limits", &self.limits)
+            .field("limits", &self.options.limits)
             .field("contexts", &self.contexts.len())
-            .field("poisoned", &self.poisoned)
+            .field("alive", &self.instance.is_some())
             .finish_non_exhaustive()
     }
 }
 
+/// What one call into the guest left behind.
+struct Done<T> {
+    returned: std::result::Result<T, Returned>,
+    call: CallState,
+    output: Output,
+    memory_denied: bool,
+    quota_denied: bool,
+}
+
 impl Sandbox {
-    pub(crate) async fn new(runtime: Runtime, limits: Limits, handler: Arc<dyn SubcallHandler>) -> Result<Sandbox> {
-        let (store, guest) = instantiate(&runtime, &limits, &handler).await?;
-        Ok(Sandbox { runtime, limits, handler, store, guest, contexts: Vec::new(), poisoned: false })
+    pub(crate) async fn new(runtime: Runtime, options: SpawnOptions) -> Result<Sandbox> {
+        let live = match &options.quota {
+            Some(quota) => Some(quota.acquire().await.map_err(|e| match e {
+                ReplError::Capacity { waited, what } => Error::Capacity { waited, what },
+                other => Error::Instantiate(other.into()),
+            })?),
+            None => None,
+        };
+        let slot = runtime.slot().await?;
+        let instance = instantiate(&runtime, &options).await?;
+        Ok(Sandbox {
+            runtime,
+            options,
+            instance: Some(instance),
+            contexts: Vec::new(),
+            installed: None,
+            _slot: slot,
+            _live: live,
+        })
     }
 
     /// The limits this sandbox runs cells under.
     pub fn limits(&self) -> &Limits {
-        &self.limits
+        &self.options.limits
     }
 
     /// Binds `context_{index}` (and `context` for index 0). Contexts must be
     /// loaded in order: 0, 1, 2, ... Reloading an index replaces it.
     pub async fn load_context(&mut self, index: u32, context: Context) -> Result<()> {
         if index as usize > self.contexts.len() {
-            return Err(Error::InvalidConfig(format!(
-                "context {index} loaded before context {}",
-                self.contexts.len()
-            )));
+            return Err(Error::InvalidConfig(format!("context {index} loaded before context {}", self.contexts.len())));
         }
-        self.revive().await?;
-        let (format, data) = context.encode();
-        self.push_context(index, format, &data).await?;
+        self.ensure().await?;
+        self.push_context(index, &context).await?;
         if (index as usize) < self.contexts.len() {
-            self.contexts[index as usize] = (format, data);
+            self.contexts[index as usize] = context;
         } else {
-            self.contexts.push((format, data));
+            self.contexts.push(context);
         }
         Ok(())
     }
 
-    async fn push_context(&mut self, index: u32, format: repl::ContextFormat, data: &str) -> Result<()> {
-        let limit = self.prepare_call()?;
-        let call = self.guest.rlm_sandbox_repl().call_load_context(&mut self.store, index, format, data);
-        let result = tokio::time::timeout(limit, call).await;
-        self.settle("loading a context", result)?.map_err(|message| Error::Context { index, message })
-    }
-
-    /// Sets the deadline and fuel for a call into the guest; returns how long
-    /// the host waits for it before abandoning the instance.
-    fn prepare_call(&mut self) -> Result<std::time::Duration> {
-        self.store.data_mut().begin(Instant::now() + self.limits.timeout);
-        self.refuel()?;
-        Ok(self.limits.timeout + HARD_STOP_GRACE + ABANDON_GRACE)
-    }
-
-    /// The result of a guest call made outside any cell. A trap or a hang
-    /// poisons the instance, so the next use starts a fresh one.
-    fn settle<T>(
-        &mut self,
-        action: &'static str,
-        result: std::result::Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
-    ) -> Result<T> {
-        let source = match result {
-            Ok(Ok(value)) => return Ok(value),
-            Ok(Err(trap)) => trap.into(),
-            Err(_) => anyhow::anyhow!("the guest did not return within {:?}", self.limits.timeout),
+    async fn push_context(&mut self, index: u32, context: &Context) -> Result<()> {
+        let (format, data) = match context {
+            Context::Text(s) => (repl::ContextFormat::Text, &**s),
+            Context::Json(j) => (repl::ContextFormat::Json, j.as_str()),
         };
-        self.poisoned = true;
-        Err(Error::Guest { action, source })
-    }
-
-    /// Runs one cell. Python errors and limits are reported in the outcome;
-    /// `Err` only when the host itself fails (for example it cannot replace
-    /// an instance after a hard stop).
-    #[tracing::instrument(name = "cell", level = "debug", skip_all, fields(code_bytes = code.len()))]
-    pub async fn run_cell(&mut self, code: &str) -> Result<CellOutcome> {
-        let mut state_lost = self.revive().await?;
-        let started = Instant::now();
-        let limit = self.prepare_call()?;
-        let fuel_start = self.limits.fuel;
-        let call = self.guest.rlm_sandbox_repl().call_run_cell(&mut self.store, code);
-        let result = tokio::time::timeout(limit, call).await;
-        let elapsed = started.elapsed();
-        let fuel_used = fuel_start.map(|start| start.saturating_sub(self.store.get_fuel().unwrap_or(0)));
-
-        let memory_denied = self.store.data().memory.denied;
-        let (cell, output) = self.store.data_mut().take_cell();
-        let (output_cut, calls_cut) = (output.stdout.truncated() || output.stderr.truncated(), cell.host_call_limit_hit);
-        let mut changed_vars = Vec::new();
-        let error = match result {
-            Ok(Ok(res)) => {
-                changed_vars = res.changed_vars;
-                match res.error {
-                    Some(e) if e.kind == repl::ErrorKind::Internal => {
-                        self.poisoned = true;
-                        Some(CellError { kind: ErrorKind::Trap, message: e.message })
-                    }
-                    // A raw fd write past the cap surfaces as an `OSError`.
-                    Some(e) if output_cut && e.kind == repl::ErrorKind::Exception => {
-                        Some(CellError { kind: ErrorKind::OutputLimit, message: e.message })
-                    }
-                    Some(e) => Some(CellError { kind: guest_kind(e.kind, memory_denied), message: e.message }),
-                    None if output_cut => Some(limit_error(ErrorKind::OutputLimit, &self.limits)),
-                    None if calls_cut => Some(limit_error(ErrorKind::HostCallLimit, &self.limits)),
-                    None => None,
-                }
-            }
-            Ok(Err(trap)) => {
-                self.poisoned = true;
-                Some(trap_error(&trap.into(), memory_denied, &self.limits))
-            }
-            Err(_) => {
-                self.poisoned = true;
-                Some(limit_error(ErrorKind::Timeout, &self.limits))
-            }
+        let done = {
+            let wait = self.prepare(false, None);
+            let instance = self.instance.as_mut().expect("prepared");
+            let result = tokio::time::timeout(
+                wait,
+                instance.guest.rlm_sandbox_repl().call_load_context(&mut instance.store, index, format, data),
+            )
+            .await;
+            self.collect(result)
         };
-        if self.poisoned {
-            state_lost |= self.revive().await?;
+        match self.settle("loading a context", done)? {
+            (true, _) => Ok(()),
+            (false, call) => Err(Error::Guest {
+                action: "loading a context",
+                source: anyhow::anyhow!(call.reports.message.unwrap_or_else(|| format!("context {index} was refused"))),
+            }),
         }
-        let mut stderr = output.stderr.finish();
-        if let Some(e) = &error {
-            stderr.push_str(&e.message);
-            if !stderr.ends_with('\n') {
+    }
+
+    /// Defines host tools (Python functions that call the host) and runs
+    /// helper code, before the first cell. Returns the functions the tools
+    /// and helpers defined, or the message of a helper that failed.
+    pub async fn install(
+        &mut self,
+        tools: &[ToolSpec],
+        helpers: &[HelperSource],
+    ) -> Result<std::result::Result<Vec<FunctionInfo>, String>> {
+        self.ensure().await?;
+        let installed = self.push_install(tools, helpers).await?;
+        if installed.is_ok() {
+            self.installed = Some((tools.to_vec(), helpers.to_vec()));
+        }
+        Ok(installed)
+    }
+
+    async fn push_install(
+        &mut self,
+        tools: &[ToolSpec],
+        helpers: &[HelperSource],
+    ) -> Result<std::result::Result<Vec<FunctionInfo>, String>> {
+        let tools_json = serde_json::to_string(tools).expect("tool specs serialize");
+        let helpers_json =
+            serde_json::to_string(&helpers.iter().map(|h| json!({"name": h.name, "code": h.code})).collect::<Vec<_>>())
+                .expect("helpers serialize");
+        let done = {
+            let wait = self.prepare(false, None);
+            let instance = self.instance.as_mut().expect("prepared");
+            let result = tokio::time::timeout(
+                wait,
+                instance.guest.rlm_sandbox_repl().call_install(&mut instance.store, &tools_json, &helpers_json),
+            )
+            .await;
+            self.collect(result)
+        };
+        Ok(match self.settle("installing tools and helpers", done)? {
+            (true, call) => Ok(call.reports.functions.unwrap_or_default()),
+            (false, call) => Err(call.reports.message.unwrap_or_else(|| "the helpers could not be loaded".into())),
+        })
+    }
+
+    /// Runs one cell under the sandbox's limits. Python errors and limits are
+    /// reported in the outcome; `Err` only when the host itself fails (for
+    /// example it cannot replace an instance after a hard stop).
+    pub async fn run_cell(&mut self, code: &str) -> Result<CellOutcome> {
+        self.run_cell_until(code, None).await
+    }
+
+    /// As [`Sandbox::run_cell`], ending the cell at `deadline` at the latest.
+    #[tracing::instrument(name = "cell", level = "debug", skip_all, fields(code_bytes = code.len()))]
+    pub async fn run_cell_until(&mut self, code: &str, deadline: Option<Instant>) -> Result<CellOutcome> {
+        let mut state_lost = self.ensure().await?;
+        let started = Instant::now();
+        let fuel_start = self.options.limits.fuel;
+        let done = {
+            let wait = self.prepare(true, deadline);
+            let instance = self.instance.as_mut().expect("prepared");
+            let result =
+                tokio::time::timeout(wait, instance.guest.rlm_sandbox_repl().call_run_cell(&mut instance.store, code))
+                    .await;
+            self.collect(result)
+        };
+        let elapsed = started.elapsed();
+        let fuel_used = match (&self.instance, fuel_start) {
+            (Some(instance), Some(start)) => Some(start.saturating_sub(instance.store.get_fuel().unwrap_or(0))),
+            _ => None,
+        };
+        let Done { returned, call, output, memory_denied, quota_denied } = done;
+        let returned = match returned {
+            Ok(status) => Returned::Status(status),
+            Err(returned) => returned,
+        };
+        let mut notices = call.reports.refused.clone();
+        for (name, stream) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
+            if stream.dropped() > 0 {
+                notices.push(format!(
+                    "{name} was cut at the cap of {} bytes: {} more bytes were not kept",
+                    self.options.limits.max_output_bytes,
+                    stream.dropped()
+                ));
+            }
+        }
+        let output_cut = output.stdout.dropped() > 0 || output.stderr.dropped() > 0;
+        let seen = Seen {
+            returned,
+            facts: &call.facts,
+            memory_denied,
+            quota_denied,
+            output_cut,
+            traceback: call.reports.traceback.as_deref(),
+            driver_message: call.reports.message.as_deref(),
+        };
+        let (error, poison) = classify(&seen, &self.options.limits);
+        if poison {
+            // Free the broken instance's pool slot before taking a new one.
+            self.instance = None;
+            state_lost |= self.ensure().await?;
+        }
+        if state_lost {
+            notices.push(RESTARTED.to_owned());
+        }
+        let mut final_value = call.final_value;
+        if let Some(e) = &error
+            && e.kind.is_limit()
+            && final_value.take().is_some()
+        {
+            notices.push(format!(
+                "the cell called FINAL but was stopped by a limit ({}), so its answer was not taken",
+                e.kind
+            ));
+        }
+        let mut stderr = output.stderr.into_text();
+        if let Some(traceback) = &call.reports.traceback {
+            if !stderr.is_empty() && !stderr.ends_with('\n') {
                 stderr.push('\n');
             }
-            if state_lost {
-                stderr.push_str(
-                    "[the sandbox was restarted: every variable, function and import is gone; the contexts were reloaded]\n",
-                );
-            }
+            stderr.push_str(traceback);
         }
+        let (changed_vars, changed_vars_omitted) = match call.reports.changed_vars {
+            Some((vars, omitted)) => {
+                let extra = vars.len().saturating_sub(MAX_CHANGED_VARS) as u64;
+                let vars = vars.into_iter().take(MAX_CHANGED_VARS).map(|(name, type_name)| VarInfo { name, type_name });
+                (vars.collect(), omitted + extra)
+            }
+            None => (Vec::new(), 0),
+        };
         tracing::debug!(
             elapsed_ms = elapsed.as_secs_f64() * 1000.0,
             error = error.as_ref().map(|e| e.kind.as_str()),
             state_lost,
             "cell finished"
         );
-        Ok(CellOutcome {
-            stdout: output.stdout.finish(),
-            stderr,
-            error,
-            final_value: cell.final_value,
-            changed_vars,
-            fuel_used,
-            elapsed,
-            state_lost,
-        })
+        let mut outcome = CellOutcome::new(output.stdout.into_text(), stderr, error);
+        outcome.final_value = final_value;
+        outcome.display = call.reports.display;
+        outcome.changed_vars = changed_vars;
+        outcome.changed_vars_omitted = changed_vars_omitted;
+        outcome.notices = notices;
+        outcome.fuel_used = fuel_used;
+        outcome.elapsed = elapsed;
+        outcome.state_lost = state_lost;
+        Ok(outcome)
     }
 
-    /// A user variable's value as JSON (values JSON cannot hold become their
-    /// `repr` string); `None` when there is no such variable.
-    pub async fn get_var(&mut self, name: &str) -> Result<Option<Value>> {
-        self.revive().await?;
-        let limit = self.prepare_call()?;
-        let call = self.guest.rlm_sandbox_repl().call_get_var(&mut self.store, name);
-        let result = tokio::time::timeout(limit, call).await;
-        Ok(self.settle("reading a variable", result)?.ok().map(|json| {
-            serde_json::from_str(&json).unwrap_or(Value::String(json))
-        }))
+    /// A user variable's value as JSON; `Ok(Err(message))` when there is no
+    /// such variable or its value cannot cross (too large, not representable).
+    pub async fn get_var(&mut self, name: &str) -> Result<std::result::Result<JsonText, String>> {
+        self.ensure().await?;
+        let done = {
+            let wait = self.prepare(false, None);
+            let instance = self.instance.as_mut().expect("prepared");
+            let result =
+                tokio::time::timeout(wait, instance.guest.rlm_sandbox_repl().call_get_var(&mut instance.store, name))
+                    .await;
+            self.collect(result)
+        };
+        Ok(match self.settle("reading a variable", done)? {
+            (true, call) => call.reports.value.ok_or_else(|| format!("the value of {name} could not be read")),
+            (false, call) => Err(call.reports.message.unwrap_or_else(|| format!("no variable named {name}"))),
+        })
     }
 
     /// The user variables, in name order.
     pub async fn list_vars(&mut self) -> Result<Vec<VarInfo>> {
-        self.revive().await?;
-        let limit = self.prepare_call()?;
-        let call = self.guest.rlm_sandbox_repl().call_list_vars(&mut self.store);
-        let result = tokio::time::timeout(limit, call).await;
-        let vars = self.settle("listing variables", result)?;
-        Ok(vars.into_iter().map(|v| VarInfo { name: v.name, type_name: v.type_name }).collect())
+        self.ensure().await?;
+        let done = {
+            let wait = self.prepare(false, None);
+            let instance = self.instance.as_mut().expect("prepared");
+            let result =
+                tokio::time::timeout(wait, instance.guest.rlm_sandbox_repl().call_list_vars(&mut instance.store)).await;
+            self.collect(result)
+        };
+        let (_, call) = self.settle("listing variables", done)?;
+        let vars = call.reports.vars.unwrap_or_default();
+        Ok(vars.into_iter().map(|(name, type_name)| VarInfo { name, type_name }).collect())
     }
 
-    /// Refills fuel for the next guest call.
-    fn refuel(&mut self) -> Result<()> {
-        if let Some(fuel) = self.limits.fuel {
-            self.store.set_fuel(fuel).map_err(|e| Error::Engine(e.into()))?;
+    /// Prepares a call into the guest: the deadline (at most the per-cell
+    /// limit from now), fresh fuel and facts. Returns how long the host waits
+    /// for the call before giving the instance up.
+    fn prepare(&mut self, cell: bool, deadline: Option<Instant>) -> Duration {
+        let limits = &self.options.limits;
+        let now = Instant::now();
+        let own = now + limits.timeout;
+        let deadline = deadline.map_or(own, |d| d.min(own)).max(now + Duration::from_millis(1));
+        let instance = self.instance.as_mut().expect("ensure() runs before every call");
+        instance.store.data_mut().begin(deadline, cell);
+        if let Some(fuel) = limits.fuel
+            && let Err(e) = instance.store.set_fuel(fuel)
+        {
+            tracing::error!(error = %e, "cannot refuel a sandbox");
         }
-        Ok(())
+        deadline - now + HARD_STOP_GRACE + ABANDON_GRACE
     }
 
-    /// Replaces a poisoned instance with a fresh one and reloads the
-    /// contexts. Returns whether it had to.
-    async fn revive(&mut self) -> Result<bool> {
-        if !self.poisoned {
+    /// What a call into the guest left behind.
+    fn collect<T>(&mut self, result: std::result::Result<wasmtime::Result<T>, tokio::time::error::Elapsed>) -> Done<T> {
+        let returned = match result {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(trap)) => Err(Returned::Trapped(trap.into())),
+            Err(_) => Err(Returned::Abandoned),
+        };
+        let instance = self.instance.as_mut().expect("the instance is still there");
+        let memory = &instance.store.data().memory;
+        let (memory_denied, quota_denied) = (memory.denied, memory.quota_denied);
+        let (call, output) = instance.store.data_mut().finish();
+        Done { returned, call, output, memory_denied, quota_denied }
+    }
+
+    /// The result of a guest call made outside any cell. A trap or a hang
+    /// gives up the instance, so the next use starts a fresh one.
+    fn settle<T>(&mut self, action: &'static str, done: Done<T>) -> Result<(T, CallState)> {
+        let source = match done.returned {
+            Ok(value) => return Ok((value, done.call)),
+            Err(Returned::Trapped(trap)) => trap,
+            Err(_) => anyhow::anyhow!("the guest did not return within {:?}", self.options.limits.timeout),
+        };
+        self.instance = None;
+        Err(Error::Guest { action, source })
+    }
+
+    /// Replaces a given-up instance with a fresh one, reloading the contexts
+    /// and reinstalling tools and helpers. Returns whether it had to.
+    async fn ensure(&mut self) -> Result<bool> {
+        if self.instance.is_some() {
             return Ok(false);
         }
-        let (store, guest) = instantiate(&self.runtime, &self.limits, &self.handler).await?;
-        self.store = store;
-        self.guest = guest;
-        self.poisoned = false;
-        for (index, (format, data)) in self.contexts.clone().into_iter().enumerate() {
-            self.push_context(index as u32, format, &data).await?;
+        self.instance = Some(instantiate(&self.runtime, &self.options).await?);
+        for (index, context) in self.contexts.clone().iter().enumerate() {
+            self.push_context(index as u32, context).await?;
+        }
+        if let Some((tools, helpers)) = self.installed.clone()
+            && let Err(message) = self.push_install(&tools, &helpers).await?
+        {
+            tracing::warn!(%message, "the helpers failed to load again after a restart");
         }
         Ok(true)
     }
 }
 
-async fn instantiate(
-    runtime: &Runtime,
-    limits: &Limits,
-    handler: &Arc<dyn SubcallHandler>,
-) -> Result<(Store<HostState>, bindings::Sandbox)> {
-    let mut store = Store::new(runtime.engine(), HostState::new(limits.clone(), handler.clone()));
+async fn instantiate(runtime: &Runtime, options: &SpawnOptions) -> Result<Instance> {
+    let limits = &options.limits;
+    let state = HostState::new(limits.clone(), options.handler.clone(), options.quota.clone());
+    let mut store = Store::new(runtime.engine(), state);
     store.limiter(|s| &mut s.memory);
     store.epoch_deadline_callback(|ctx| {
-        if Instant::now() >= ctx.data().cell.hard_deadline {
+        if Instant::now() >= ctx.data().call.hard_deadline {
             Ok(UpdateDeadline::Interrupt)
         } else {
             // Let other sandboxes on this executor thread run.
@@ -271,55 +383,42 @@ async fn instantiate(
         }
     });
     store.set_epoch_deadline(1);
-    if runtime.config().fuel_metering {
+    if runtime.config().meters_fuel() {
         store.set_fuel(limits.fuel.unwrap_or(u64::MAX)).map_err(|e| Error::Engine(e.into()))?;
     }
     let guest = runtime.pre().instantiate_async(&mut store).await.map_err(|e| Error::Instantiate(e.into()))?;
-    Ok((store, guest))
+    Ok(Instance { store, guest })
 }
 
-fn guest_kind(kind: repl::ErrorKind, memory_denied: bool) -> ErrorKind {
-    match kind {
-        // A `MemoryError` counts as the limit only when the cap refused to
-        // grow memory; CPython also raises it for, say, a parser overflow.
-        repl::ErrorKind::MemoryLimit | repl::ErrorKind::Exception if memory_denied => ErrorKind::MemoryLimit,
-        repl::ErrorKind::MemoryLimit | repl::ErrorKind::Exception => ErrorKind::Exception,
-        repl::ErrorKind::Timeout => ErrorKind::Timeout,
-        repl::ErrorKind::Internal => ErrorKind::Trap,
-        repl::ErrorKind::OutputLimit => ErrorKind::OutputLimit,
-        repl::ErrorKind::HostCallLimit => ErrorKind::HostCallLimit,
+impl Repl for Sandbox {
+    fn load_context(&mut self, index: u32, context: Context) -> BoxFuture<'_, Result<(), ReplError>> {
+        Box::pin(async move { Sandbox::load_context(self, index, context).await.map_err(ReplError::from) })
     }
-}
 
-fn limit_error(kind: ErrorKind, limits: &Limits) -> CellError {
-    let message = match kind {
-        ErrorKind::Timeout => format!("the cell passed its wall-clock limit of {:?}", limits.timeout),
-        ErrorKind::OutputLimit => format!(
-            "the cell's output passed the cap of {} bytes per stream; the rest was dropped",
-            limits.max_output_bytes
-        ),
-        ErrorKind::HostCallLimit => format!(
-            "the cell asked for more than {} llm_query/rlm_query calls; the rest were refused",
-            limits.max_host_calls
-        ),
-        ErrorKind::FuelExhausted => {
-            format!("the cell used up its fuel of {} instructions", limits.fuel.unwrap_or_default())
-        }
-        ErrorKind::MemoryLimit => format!("the cell passed the memory cap of {} MiB", limits.memory_bytes >> 20),
-        ErrorKind::Exception | ErrorKind::Trap => String::from("the cell failed"),
-    };
-    CellError { kind, message }
-}
+    fn install<'a>(
+        &'a mut self,
+        tools: &'a [ToolSpec],
+        helpers: &'a [HelperSource],
+    ) -> BoxFuture<'a, Result<std::result::Result<Vec<FunctionInfo>, String>, ReplError>> {
+        Box::pin(async move { Sandbox::install(self, tools, helpers).await.map_err(ReplError::from) })
+    }
 
-fn trap_error(err: &anyhow::Error, memory_denied: bool, limits: &Limits) -> CellError {
-    match err.downcast_ref::<Trap>() {
-        Some(Trap::OutOfFuel) => limit_error(ErrorKind::FuelExhausted, limits),
-        Some(Trap::Interrupt) => limit_error(ErrorKind::Timeout, limits),
-        _ if memory_denied => limit_error(ErrorKind::MemoryLimit, limits),
-        Some(Trap::StackOverflow) => CellError {
-            kind: ErrorKind::Trap,
-            message: "the guest overflowed its wasm stack (deep recursion in C code)".into(),
-        },
-        _ => CellError { kind: ErrorKind::Trap, message: format!("the guest trapped: {err:#}") },
+    fn run_cell<'a>(
+        &'a mut self,
+        code: &'a str,
+        deadline: Option<Instant>,
+    ) -> BoxFuture<'a, Result<CellOutcome, ReplError>> {
+        Box::pin(async move { self.run_cell_until(code, deadline).await.map_err(ReplError::from) })
+    }
+
+    fn get_var<'a>(
+        &'a mut self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<std::result::Result<JsonText, String>, ReplError>> {
+        Box::pin(async move { Sandbox::get_var(self, name).await.map_err(ReplError::from) })
+    }
+
+    fn list_vars(&mut self) -> BoxFuture<'_, Result<Vec<VarInfo>, ReplError>> {
+        Box::pin(async move { Sandbox::list_vars(self).await.map_err(ReplError::from) })
     }
 }

@@ -1,0 +1,198 @@
+"""Everything the guest sends to the host, and how it is encoded.
+
+Text leaves the guest as UTF-8 bytes. A Python `str` may hold lone surrogates
+(`json.loads('"\\udcff"')` of an untrusted context makes one); they are
+encoded with `surrogatepass`, and the host decodes leniently, so no string on
+any path can trap the guest. JSON is made by a C encoder built once here,
+which later patches of the `json` module cannot reach.
+"""
+
+import _json
+import io
+
+from componentize_py_types import Err
+from wit_world.imports import host
+
+STDOUT = host.OutputStream.STDOUT
+STDERR = host.OutputStream.STDERR
+Report = host.ReportKind
+
+_CallErrorLimit = host.CallError_LimitReached
+_CallErrorDeadline = host.CallError_Deadline
+
+
+class SandboxLimitError(BaseException):
+    """A sandbox limit ended the cell. A `BaseException`, so that a plain
+    `except Exception` in model code does not swallow it."""
+
+
+class OutputLimitExceeded(SandboxLimitError):
+    """The cell wrote more than the output cap."""
+
+
+class HostCallLimitExceeded(SandboxLimitError):
+    """The cell made more host calls than allowed."""
+
+
+class CellTimeout(SandboxLimitError):
+    """The cell's wall-clock deadline passed while it was waiting."""
+
+
+class ValueTooLarge(ValueError):
+    """The host refused a value: over the size cap, or not representable."""
+
+
+def encode(text):
+    return text.encode("utf-8", "surrogatepass")
+
+
+def report(kind, text):
+    host.report(kind, encode(text))
+
+
+# --- JSON ---------------------------------------------------------------------
+
+
+class NotRepresentable(TypeError):
+    """A value JSON cannot hold faithfully."""
+
+
+def _default(value):
+    if isinstance(value, (set, frozenset)):
+        try:
+            return sorted(value)
+        except TypeError:
+            return list(value)
+    raise NotRepresentable(
+        f"a value of type {type(value).__name__} cannot be represented as JSON; "
+        "convert it first (for example with str(), list() or dict())"
+    )
+
+
+def _make_encoder():
+    # The arguments of json.encoder.c_make_encoder: markers (circular-reference
+    # check), default, string encoder, indent, key and item separators,
+    # sort_keys, skipkeys, allow_nan.
+    return _json.make_encoder({}, _default, _json.encode_basestring, None, ": ", ", ", False, False, False)
+
+
+def to_json(value):
+    """`value` as JSON text. Raises `NotRepresentable` (a `TypeError`) or
+    `ValueError` for what JSON cannot hold: other types, NaN, integers too
+    long to print, circular references."""
+    try:
+        chunks = _make_encoder()(value, 0)
+    except RecursionError:
+        raise ValueError("the value nests too deeply to be represented as JSON") from None
+    return "".join(chunks)
+
+
+def _build_loads():
+    import json.decoder
+
+    decoder = json.decoder.JSONDecoder()
+    return decoder.decode
+
+
+from_json = _build_loads()
+
+
+# --- output -------------------------------------------------------------------
+
+
+class HostWriter(io.TextIOBase):
+    """`sys.stdout` / `sys.stderr` during a cell: line-buffered, handing each
+    finished line (or 8 KiB) to the host, so output printed before a hard stop
+    survives it. The host enforces the cap; once it refuses, the cell ends
+    with `OutputLimitExceeded`."""
+
+    FLUSH_AT = 8192
+
+    def __init__(self, which, name):
+        self.name = name
+        self._which = which
+        self._parts = []
+        self._size = 0
+        self._refused = False
+
+    def writable(self):
+        return True
+
+    def write(self, s):
+        if not isinstance(s, str):
+            raise TypeError(f"write() argument must be str, not {type(s).__name__}")
+        self._parts.append(s)
+        self._size += len(s)
+        if self._size >= self.FLUSH_AT or "\n" in s:
+            self.flush()
+        return len(s)
+
+    def flush(self):
+        if not self._parts:
+            return
+        text = "".join(self._parts)
+        self._parts, self._size = [], 0
+        if self._refused:
+            return
+        if not host.write_output(self._which, encode(text)):
+            self._refused = True
+            raise OutputLimitExceeded(f"{self.name} passed its per-cell cap; the rest of the cell was not run")
+
+
+_writers = []
+
+
+def new_writers():
+    out, err = HostWriter(STDOUT, "stdout"), HostWriter(STDERR, "stderr")
+    _writers[:] = [out, err]
+    return out, err
+
+
+def flush_output():
+    for stream in _writers:
+        stream.flush()
+
+
+# --- calls ----------------------------------------------------------------------
+
+
+def call(batch):
+    """Sends a batch of calls (a list of one-key dicts) to the host; returns
+    `(ok, value)` per call, in order. Raises the limit exceptions."""
+    flush_output()
+    try:
+        payload = encode(to_json(batch))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"an argument cannot be sent to the host: {exc}") from None
+    try:
+        reply = host.call(payload)
+    except Err as e:
+        err = e.value
+        if isinstance(err, _CallErrorLimit):
+            raise HostCallLimitExceeded(err.value) from None
+        if isinstance(err, _CallErrorDeadline):
+            raise CellTimeout(err.value) from None
+        raise ValueTooLarge(err.value) from None
+    results = from_json(reply.decode("utf-8"))
+    return [("ok", r["ok"]) if "ok" in r else ("error", r.get("error", "the call failed")) for r in results]
+
+
+def send_final(value):
+    """Hands the host the answer; raises if it cannot be represented or the
+    host refuses it."""
+    try:
+        text = to_json(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueTooLarge(f"FINAL: {exc}") from None
+    flush_output()
+    refused = host.final(encode(text))
+    if refused is not None:
+        raise ValueTooLarge(f"FINAL: {refused}")
+
+
+def sleep(seconds):
+    if seconds < 0:
+        raise ValueError("sleep length must be non-negative")
+    flush_output()
+    if not host.sleep(int(seconds * 1_000_000_000)):
+        raise CellTimeout("the cell's wall-clock limit passed during time.sleep()")

@@ -1,0 +1,515 @@
+"""The REPL's state: its namespace, the scaffold functions in it, and what a
+cell changed.
+
+Model code can reach everything here (`FINAL.__globals__`, `sys.modules`,
+`gc.get_objects()`); nothing in one interpreter is private from code running
+in it. So the driver keeps what it relies on where a casual patch does not
+reach (references taken at build time, tuples instead of dicts), undoes the
+interpreter-wide hooks a cell can leave behind, and leaves every decision that
+matters (limit kinds, whether an answer counts) to the host, which checks what
+it is told.
+"""
+
+import ast
+import builtins
+import gc
+import inspect
+import linecache
+import reprlib
+import sys
+import traceback
+import types
+
+import hostio
+import queries
+
+# References taken before any model code runs.
+_settrace = sys.settrace
+_setprofile = sys.setprofile
+_monitoring = sys.monitoring
+_gc_collect = gc.collect
+_gc_callbacks = gc.callbacks
+_isinstance = isinstance
+_type = type
+_id = id
+_len = len
+_sorted = sorted
+_BUILTINS = tuple(vars(builtins).items())
+_BUILTIN_NAMES = frozenset(name for name, _ in _BUILTINS)
+
+DRIVER_FILES = frozenset(m.__file__ for m in (hostio, queries, sys.modules[__name__]))
+# Files of the other driver modules register themselves here.
+_driver_files = set(DRIVER_FILES)
+
+
+def add_driver_file(path):
+    _driver_files.add(path)
+
+
+class _FinalSignal(BaseException):
+    """Raised by `FINAL` to end the cell at once."""
+
+
+class _State:
+    def __init__(self):
+        self.ns = {"__name__": "__main__", "__builtins__": builtins, "__doc__": None}
+        # Names restored before every cell if model code rebinds them.
+        self.scaffold = {}
+        # Names set only when absent: aliases a model may reuse for its own.
+        self.soft = {}
+        self.final_called = False
+        self.armed = False
+        self.cell_count = 0
+        self.fingerprints = {}
+        self.answer = None
+
+
+_state = _State()
+
+
+# --- scaffold functions ---------------------------------------------------------
+
+
+def FINAL(value):
+    """Record `value` as the final answer and end the cell."""
+    if not _state.armed:
+        raise RuntimeError("FINAL can only be called by a cell's own code")
+    hostio.send_final(value)
+    _state.final_called = True
+    raise _FinalSignal()
+
+
+def _unquoted(name):
+    return name.strip().strip("'\"").strip()
+
+
+def FINAL_VAR(name):
+    """Record a variable as the final answer and end the cell. Takes the
+    variable's name (`FINAL_VAR("answer")`) or the variable itself."""
+    user = user_vars()
+    if _isinstance(name, str) and _unquoted(name) in user:
+        FINAL(user[_unquoted(name)])
+    if any(v is name for v in user.values()):
+        FINAL(name)
+    shown = reprlib.repr(name)
+    raise NameError(f"FINAL_VAR: no variable {shown}; available variables: {_names_preview(user)}")
+
+
+def _names_preview(user, limit=50):
+    names = _sorted(user)
+    if not names:
+        return "(none)"
+    more = f" ... and {len(names) - limit} more" if _len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def SHOW_VARS():
+    """The user variables and their types, as a string."""
+    user = user_vars()
+    if not user:
+        return "No variables created yet. Use ```repl``` blocks to create variables."
+    return "Available variables: " + ", ".join(f"{k}: {_type(user[k]).__name__}" for k in _sorted(user))
+
+
+def _new_answer():
+    return {"content": "", "ready": False}
+
+
+SCAFFOLD_FUNCTIONS = (
+    queries.llm_query,
+    queries.llm_query_batched,
+    queries.rlm_query,
+    queries.rlm_query_batched,
+    queries.llm_query_async,
+    queries.llm_query_batched_async,
+    queries.rlm_query_async,
+    queries.rlm_query_batched_async,
+    queries.budget,
+    FINAL,
+    FINAL_VAR,
+    SHOW_VARS,
+)
+for _fn in SCAFFOLD_FUNCTIONS:
+    _state.scaffold[_fn.__name__] = _fn
+# Spellings models write for FINAL; a model's own variable of that name wins.
+_state.soft.update(Final=FINAL, final=FINAL, Final_Var=FINAL_VAR, final_var=FINAL_VAR, FinalVar=FINAL_VAR)
+
+
+def set_scaffold(name, value):
+    _state.scaffold[name] = value
+
+
+def is_user_name(name, value):
+    if name.startswith("__") and name.endswith("__"):
+        return False
+    scaffold = _state.scaffold.get(name, _MISSING)
+    if scaffold is value:
+        return False
+    if _state.soft.get(name, _MISSING) is value:
+        return False
+    if name == "answer" and value is _state.answer:
+        return False
+    return not _isinstance(value, types.ModuleType)
+
+
+_MISSING = object()
+
+
+def user_vars():
+    return {k: v for k, v in _state.ns.items() if is_user_name(k, v)}
+
+
+# --- before and after a cell -----------------------------------------------------
+
+
+def _restore():
+    ns = _state.ns
+    for name, value in _state.scaffold.items():
+        if ns.get(name, _MISSING) is not value:
+            ns[name] = value
+    for name, value in _state.soft.items():
+        if name not in ns:
+            ns[name] = value
+    if _state.answer is None or "answer" not in ns:
+        _state.answer = _new_answer()
+        ns["answer"] = _state.answer
+    if ns.get("__builtins__") is not builtins:
+        ns["__builtins__"] = builtins
+    if _state.cell_count == 0:
+        # No model code has run yet, so the builtins are as built; checking
+        # them would write a reference count into ~150 snapshot objects.
+        return
+    current = vars(builtins)
+    for name, value in _BUILTINS:
+        if current.get(name, _MISSING) is not value:
+            current[name] = value
+    if _len(current) != _len(_BUILTINS):
+        for name in [n for n in current if n not in _BUILTIN_NAMES]:
+            del current[name]
+
+
+def _clear_hooks():
+    """Undoes what a cell can leave behind that would act on later cells."""
+    _settrace(None)
+    _setprofile(None)
+    for tool in range(6):
+        if _monitoring.get_tool(tool) is not None:
+            _monitoring.clear_tool_id(tool)
+            _monitoring.free_tool_id(tool)
+    _gc_callbacks.clear()
+
+
+def _collect():
+    """Runs finalizers now, while `FINAL` is disarmed, so garbage of one cell
+    cannot speak during the next."""
+    _state.armed = False
+    _gc_collect()
+
+
+# --- what a cell changed --------------------------------------------------------------
+
+# Containers longer than this are fingerprinted by their length and a sample
+# of their items, so the check stays cheap for huge values.
+_FULL_FINGERPRINT = 2000
+_SAMPLE = 64
+
+
+def _shallow(value):
+    t = _type(value)
+    if t is list or t is tuple:
+        n = _len(value)
+        items = value if n <= _FULL_FINGERPRINT else value[:_SAMPLE] + value[n // 2 : n // 2 + _SAMPLE] + value[-_SAMPLE:]
+        return (n, tuple(map(_id, items)))
+    if t is dict:
+        n = _len(value)
+        if n <= _FULL_FINGERPRINT:
+            return (n, tuple(map(_id, value)), tuple(map(_id, value.values())))
+        return (n,)
+    if t is set or t is frozenset or t is bytearray:
+        return (_len(value), hash(bytes(value)) if t is bytearray and _len(value) <= 1 << 16 else None)
+    return None
+
+
+def _fingerprint(value):
+    """Identity, plus enough of the content of containers (two levels deep,
+    bounded) to notice `items.append(x)` or `d[k] = v`."""
+    shallow = _shallow(value)
+    if shallow is None:
+        return _id(value)
+    t = _type(value)
+    inner = ()
+    if (t is list or t is dict) and _len(value) <= 200:
+        children = value.values() if t is dict else value
+        inner = tuple(_shallow(c) for c in children)
+    return (_id(value), shallow, inner)
+
+
+def _changed(user):
+    before = _state.fingerprints
+    after = {}
+    changed = []
+    for name, value in user.items():
+        try:
+            fp = _fingerprint(value)
+        except Exception:
+            fp = _id(value)
+        after[name] = fp
+        if before.get(name, _MISSING) != fp:
+            changed.append(name)
+    _state.fingerprints = after
+    changed.sort()
+    return changed
+
+
+MAX_CHANGED_VARS = 1000
+
+
+def _report_changed(user):
+    changed = _changed(user)
+    shown = changed[:MAX_CHANGED_VARS]
+    pairs = [[name, _type(user[name]).__name__] for name in shown]
+    hostio.report(hostio.Report.CHANGED_VARS, hostio.to_json([pairs, _len(changed) - _len(shown)]))
+
+
+# --- tracebacks ---------------------------------------------------------------------
+
+_MAX_TRACEBACK_FRAMES = 40
+
+
+def _trim_traceback(exc):
+    """Drops the driver's frames, and keeps the first and last frames of a
+    very deep traceback, so that formatting it stays cheap."""
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename not in _driver_files and "wit_world" not in filename:
+            frames.append(tb)
+        tb = tb.tb_next
+    if _len(frames) > _MAX_TRACEBACK_FRAMES:
+        half = _MAX_TRACEBACK_FRAMES // 2
+        omitted = _len(frames) - 2 * half
+        frames = frames[:half] + frames[-half:]
+        try:
+            exc.add_note(f"[{omitted} stack frames in the middle of this traceback are not shown]")
+        except Exception:
+            pass  # an exception class that refuses attributes
+    trimmed = None
+    for tb in reversed(frames):
+        trimmed = types.TracebackType(trimmed, tb.tb_frame, tb.tb_lasti, tb.tb_lineno)
+    exc.with_traceback(trimmed)
+
+
+def _hint(exc):
+    if _isinstance(exc, TypeError) and ("can't be awaited" in str(exc) or "'await' expression" in str(exc)):
+        return (
+            "llm_query, rlm_query and the tools return their value directly; to run calls concurrently, "
+            "await their _async forms (await llm_query_async(p), asyncio.gather(*[llm_query_async(p) for p in ps]))"
+        )
+    if _isinstance(exc, NameError) and getattr(exc, "name", None) in ("final", "Final", "final_var", "FinalVar"):
+        return "end the run with FINAL(value) or FINAL_VAR(name), in capitals"
+    return None
+
+
+def format_exception(exc):
+    try:
+        seen = set()
+        todo = [exc]
+        while todo:
+            e = todo.pop()
+            if e is None or _id(e) in seen:
+                continue
+            seen.add(_id(e))
+            _trim_traceback(e)
+            todo.extend((e.__cause__, e.__context__, *getattr(e, "exceptions", ())))
+        hint = _hint(exc)
+        if hint is not None:
+            try:
+                exc.add_note("Hint: " + hint)
+            except Exception:
+                pass
+        return "".join(traceback.format_exception(exc))
+    except BaseException as failure:
+        try:
+            return f"{_type(exc).__name__}: {exc!r}\n(the traceback could not be formatted: {failure!r})\n"
+        except BaseException:
+            return f"{_type(exc).__name__} (neither the exception nor its traceback could be formatted)\n"
+
+
+# --- running a cell -----------------------------------------------------------------
+
+_display_repr = reprlib.Repr(maxlevel=4, maxtuple=50, maxlist=50, maxarray=50, maxdict=50, maxset=50,
+                             maxfrozenset=50, maxdeque=50, maxstring=2000, maxlong=400, maxother=2000)
+_DISPLAY_NAME = "__rlm_display__"
+
+
+def _compile(code, filename):
+    flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+    tree = compile(code, filename, "exec", flags=flags | ast.PyCF_ONLY_AST, dont_inherit=True)
+    if tree.body and _isinstance(tree.body[-1], ast.Expr):
+        last = tree.body[-1]
+        assign = ast.Assign(targets=[ast.Name(id=_DISPLAY_NAME, ctx=ast.Store())], value=last.value)
+        tree.body[-1] = ast.copy_location(assign, last)
+        ast.fix_missing_locations(tree)
+    return compile(tree, filename, "exec", flags=flags, dont_inherit=True)
+
+
+def _run(code):
+    _state.cell_count += 1
+    filename = f"<cell-{_state.cell_count}>"
+    linecache.cache[filename] = (_len(code), None, code.splitlines(True), filename)
+    compiled = _compile(code, filename)
+    if compiled.co_flags & inspect.CO_COROUTINE:
+        queries.run_async(eval(compiled, _state.ns))
+    else:
+        exec(compiled, _state.ns)
+
+
+def _answer_protocol():
+    """`answer["content"] = ...; answer["ready"] = True` (the protocol of
+    `rlms` 0.1.2 and later) ends the run like `FINAL(content)`."""
+    answer = _state.ns.get("answer")
+    if _type(answer) is dict and answer.get("ready"):
+        content = answer.get("content", "")
+        _state.answer = _new_answer()
+        _state.ns["answer"] = _state.answer
+        hostio.send_final(content)
+        _state.final_called = True
+
+
+def run_cell(code):
+    """Runs one cell; returns "ok" or "raised"."""
+    _clear_hooks()
+    _collect()
+    _restore()
+    _state.final_called = False
+    out, err = hostio.new_writers()
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    status = "ok"
+    try:
+        _state.armed = True
+        try:
+            _run(code)
+            if not _state.final_called:
+                _answer_protocol()
+        finally:
+            _state.armed = False
+            hostio.flush_output()
+    except _FinalSignal:
+        pass
+    except BaseException as exc:
+        status = "raised"
+        hostio.report(hostio.Report.TRACEBACK, format_exception(exc))
+    finally:
+        _state.armed = False
+        sys.stdout, sys.stderr = saved
+        queries.selector.pending.clear()
+    _clear_hooks()
+    display = _state.ns.pop(_DISPLAY_NAME, _MISSING)
+    unawaited = queries.unawaited_calls()
+    if unawaited and status == "ok":
+        status = "raised"
+        hostio.report(
+            hostio.Report.TRACEBACK,
+            f"TypeError: {unawaited} async call(s) (llm_query_async, rlm_query_async or a tool's _async form) were "
+            "never awaited, so they were not sent; await them, or pass them to asyncio.gather\n",
+        )
+    if status == "ok" and display is not _MISSING and display is not None:
+        try:
+            hostio.report(hostio.Report.DISPLAY, _display_repr.repr(display))
+        except Exception as exc:
+            hostio.report(hostio.Report.DISPLAY, f"<repr failed: {_type(exc).__name__}>")
+    _collect()
+    _report_changed(user_vars())
+    return status
+
+
+# --- other calls from the host -------------------------------------------------------------
+
+
+def load_context(index, value):
+    _state.scaffold[f"context_{index}"] = value
+    if index == 0:
+        _state.scaffold["context"] = value
+    _restore()
+
+
+def get_var(name):
+    """Reports a variable's value; `False` and a message when it cannot."""
+    user = user_vars()
+    if name not in user:
+        hostio.report(hostio.Report.MESSAGE, f"no variable named {name!r}; available variables: {_names_preview(user)}")
+        return False
+    try:
+        text = hostio.to_json(user[name])
+    except (TypeError, ValueError) as exc:
+        hostio.report(hostio.Report.MESSAGE, f"the value of {name!r} cannot be returned: {exc}")
+        return False
+    hostio.report(hostio.Report.VALUE, text)
+    return True
+
+
+def list_vars():
+    user = user_vars()
+    pairs = [[k, _type(user[k]).__name__] for k in _sorted(user)[:10_000]]
+    hostio.report(hostio.Report.VARS, hostio.to_json(pairs))
+    return True
+
+
+def _function_info(name, fn):
+    try:
+        signature = str(inspect.signature(fn))
+    except (TypeError, ValueError):
+        signature = "(...)"
+    doc = (inspect.getdoc(fn) or "").split("\n\n")[0].strip()
+    return {"name": name, "signature": signature, "doc": doc}
+
+
+def install(tools, helpers):
+    """Defines the tools and runs the helpers; reports the functions."""
+    functions = []
+    for spec in tools:
+        tool, tool_async = queries.make_tool(spec)
+        _state.scaffold[tool.__name__] = tool
+        _state.scaffold[tool_async.__name__] = tool_async
+        functions.append(_function_info(tool.__name__, tool))
+    _restore()
+    for helper in helpers:
+        filename = f"<helper:{helper['name']}>"
+        code = helper["code"]
+        linecache.cache[filename] = (_len(code), None, code.splitlines(True), filename)
+        before = dict(_state.ns)
+        try:
+            exec(compile(code, filename, "exec", dont_inherit=True), _state.ns)
+        except BaseException as exc:
+            hostio.report(hostio.Report.MESSAGE, f"helper {helper['name']} failed:\n{format_exception(exc)}")
+            return False
+        for name, value in list(_state.ns.items()):
+            if before.get(name, _MISSING) is value or name.startswith("__"):
+                continue
+            _state.scaffold[name] = value
+            if callable(value) and not _isinstance(value, types.ModuleType):
+                functions.append(_function_info(name, value))
+    hostio.report(hostio.Report.FUNCTIONS, hostio.to_json(functions))
+    return True
+
+
+def warm_up():
+    """Runs the driver's own paths once at build time (no host calls), so the
+    lazily built state they touch (parser, type caches, traceback and json
+    machinery) is already in the snapshot instead of being written into every
+    fresh sandbox's memory on its first cell."""
+    ns = {"__name__": "__warmup__", "__builtins__": builtins}
+    code = "import re, json\nx = [i * 2 for i in range(100)]\ny = json.loads(json.dumps({'k': x}))\nz = re.findall(r'\\d+', str(x))\nx\n"
+    exec(_compile(code, "<cell-0>"), ns)
+    try:
+        exec(compile("def f():\n    return 1 / 0\nf()", "<cell-0>", "exec"), ns)
+    except ZeroDivisionError as exc:
+        format_exception(exc)
+    _display_repr.repr(ns)
+    _changed(user_vars())
+    _state.fingerprints = {}
+    sorted(user_vars())
+    hostio.to_json({"a": [1, 2.5, None, "s"], "b": {1, 2}})
+    linecache.cache.pop("<cell-0>", None)
