@@ -5,16 +5,17 @@ use std::fmt;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use rlm_core::{Model, ModelError, ModelReply, ModelRequest, SamplingOptions};
 use serde_json::Value;
 
 use crate::error::Error;
 use crate::retry::{RetryPolicy, parse_retry_after};
-use crate::types::{ModelReply, ModelRequest};
-use crate::{Model, anthropic, openai};
+use crate::{anthropic, openai};
 
 /// Default timeout of one HTTP request.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
-/// Default cap on reply tokens, sent where the API requires one (Anthropic).
+/// Default cap on reply tokens where the API requires one (Anthropic) and
+/// none was set.
 pub const DEFAULT_MAX_OUTPUT_TOKENS: u32 = 8192;
 
 /// Which wire protocol a [`Client`] speaks.
@@ -48,8 +49,8 @@ impl Provider {
     /// The environment variable that usually holds the key.
     pub fn key_env(self) -> &'static str {
         match self {
-            Provider::OpenAi => "OPENAI_API_KEY",
-            Provider::Anthropic => "ANTHROPIC_API_KEY",
+            Provider::OpenAi => rlm_core::env::OPENAI_API_KEY,
+            Provider::Anthropic => rlm_core::env::ANTHROPIC_API_KEY,
         }
     }
 }
@@ -91,9 +92,11 @@ pub struct ClientConfig {
     pub request_timeout: Duration,
     /// Retries. By default, [`RetryPolicy::default`].
     pub retry: RetryPolicy,
-    /// Cap on reply tokens. By default, [`DEFAULT_MAX_OUTPUT_TOKENS`] for
-    /// Anthropic (which requires one) and none for OpenAI.
-    pub max_output_tokens: Option<u32>,
+    /// Sampling options sent with every request (a request's own options
+    /// take precedence). `max_completion_tokens` defaults to
+    /// [`DEFAULT_MAX_OUTPUT_TOKENS`] for Anthropic, which requires one, and
+    /// to none for OpenAI.
+    pub sampling: SamplingOptions,
 }
 
 impl ClientConfig {
@@ -106,7 +109,7 @@ impl ClientConfig {
             model: model.into(),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             retry: RetryPolicy::default(),
-            max_output_tokens: None,
+            sampling: SamplingOptions::default(),
         }
     }
 }
@@ -154,22 +157,32 @@ impl Client {
         &self.config
     }
 
-    async fn complete_with_retries(&self, request: ModelRequest) -> Result<ModelReply, Error> {
+    /// Sends a request, retrying as the policy says, with this crate's typed
+    /// error (which tells timeouts and statuses apart). [`Model::complete`]
+    /// does the same and wraps the error.
+    pub async fn send(&self, request: ModelRequest) -> Result<ModelReply, Error> {
         let provider = self.config.provider.name();
         let model = request.model.clone().unwrap_or_else(|| self.config.model.clone());
+        let sampling = self.config.sampling.overlay(&request.sampling);
         let body = match self.config.provider {
-            Provider::OpenAi => openai::request_body(&model, &request.messages, self.config.max_output_tokens),
-            Provider::Anthropic => anthropic::request_body(
-                &model,
-                &request.messages,
-                self.config.max_output_tokens.unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS),
-            ),
+            Provider::OpenAi => openai::request_body(&model, &request.messages, &sampling),
+            Provider::Anthropic => {
+                anthropic::request_body(&model, &request.messages, &sampling, DEFAULT_MAX_OUTPUT_TOKENS)
+            }
         };
+        let request_id = request.meta.request_id.as_deref();
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let span = tracing::debug_span!("model_call", provider, model = %model, attempt);
-            let result = tracing::Instrument::instrument(self.send_once(&body), span).await;
+            let span = tracing::debug_span!(
+                "model_call",
+                provider,
+                model = %model,
+                attempt,
+                tenant = request.meta.tenant.as_deref(),
+                request_id,
+            );
+            let result = tracing::Instrument::instrument(self.send_once(&body, request_id), span).await;
             let error = match result {
                 Ok(json) => {
                     return match self.config.provider {
@@ -195,9 +208,12 @@ impl Client {
         }
     }
 
-    async fn send_once(&self, body: &Value) -> Result<Value, Error> {
+    async fn send_once(&self, body: &Value, request_id: Option<&str>) -> Result<Value, Error> {
         let provider = self.config.provider.name();
         let mut request = self.http.post(&self.url).json(body);
+        if let Some(id) = request_id {
+            request = request.header("x-request-id", id);
+        }
         if let Some(key) = &self.config.api_key {
             request = match self.config.provider {
                 Provider::OpenAi => request.bearer_auth(key.expose()),
@@ -223,12 +239,15 @@ impl Client {
             .and_then(parse_retry_after);
         let bytes = response.bytes().await.map_err(transport)?;
         if !status.is_success() {
-            return Err(Error::Status { provider, status: status.as_u16(), message: error_message(&bytes), retry_after });
+            return Err(Error::Status {
+                provider,
+                status: status.as_u16(),
+                message: error_message(&bytes),
+                retry_after,
+            });
         }
-        serde_json::from_slice(&bytes).map_err(|e| Error::Malformed {
-            provider,
-            message: format!("invalid JSON ({e}): {}", preview(&bytes)),
-        })
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Malformed { provider, message: format!("invalid JSON ({e}): {}", preview(&bytes)) })
     }
 }
 
@@ -241,8 +260,8 @@ impl Model for Client {
         self.config.provider.name()
     }
 
-    fn complete(&self, request: ModelRequest) -> BoxFuture<'_, Result<ModelReply, Error>> {
-        Box::pin(self.complete_with_retries(request))
+    fn complete(&self, request: ModelRequest) -> BoxFuture<'_, Result<ModelReply, ModelError>> {
+        Box::pin(async move { self.send(request).await.map_err(ModelError::new) })
     }
 }
 

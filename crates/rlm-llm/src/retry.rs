@@ -63,7 +63,11 @@ mod tests {
 
     #[test]
     fn backoff_doubles_with_jitter_and_is_capped() {
-        let policy = RetryPolicy { max_retries: 9, initial_backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(1) };
+        let policy = RetryPolicy {
+            max_retries: 9,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+        };
         for _ in 0..100 {
             let first = policy.delay(1, None);
             assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100), "{first:?}");
