@@ -1,13 +1,13 @@
-//! Settings of an [`Rlm`](crate::Rlm).
+//! Settings of an [`Rlm`](crate::Rlm), and the options one request may
+//! change.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use rlm_sandbox::Limits;
+use rlm_core::{HelperSource, Limits, SamplingOptions};
 
-use crate::prompts::Prompts;
-use crate::usage::Price;
+use crate::error::BuildError;
+use crate::observe::Prompts;
 
 /// Default root iterations.
 pub const DEFAULT_MAX_ITERATIONS: u32 = 20;
@@ -28,7 +28,12 @@ pub const DEFAULT_CELL_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Every setting of a run, with its default.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct RlmConfig {
+    /// The root model's name in the registry. Required.
+    pub root_model: String,
+    /// The model of `llm_query` and sub-RLMs. By default, the root model.
+    pub sub_model: Option<String>,
     /// Root iterations before one last call asks for the answer. By default,
     /// [`DEFAULT_MAX_ITERATIONS`].
     pub max_iterations: u32,
@@ -42,8 +47,7 @@ pub struct RlmConfig {
     pub max_concurrency: usize,
     /// Token budget (input plus output, every model). By default, none.
     pub max_tokens: Option<u64>,
-    /// Cost budget in dollars, counted over calls with a price. By default,
-    /// none.
+    /// Cost budget in dollars. By default, none.
     pub max_cost: Option<f64>,
     /// Wall-clock budget of the run. By default, none.
     pub max_wall_time: Option<Duration>,
@@ -53,20 +57,31 @@ pub struct RlmConfig {
     /// Characters of each of stdout and stderr shown to the model per block.
     /// By default, [`DEFAULT_MAX_OUTPUT_CHARS`].
     pub max_output_chars: usize,
+    /// Characters a sub-model call may carry; longer `llm_query` prompts are
+    /// refused before they are sent. By default, the sub-model's registry
+    /// entry's window.
+    pub sub_context_chars: Option<usize>,
     /// Sandbox limits of every cell. By default, the sandbox defaults with a
     /// [`DEFAULT_CELL_TIMEOUT`] wall clock.
     pub limits: Limits,
-    /// Prices by model name, for cost accounting. By default, none.
-    pub prices: HashMap<String, Price>,
     /// Where to write the JSONL trajectory log. By default, nowhere.
     pub log_dir: Option<PathBuf>,
     /// The system prompts. By default, those in `prompts/`.
     pub prompts: Prompts,
+    /// Sampling options of the root model's calls (over its registry entry's).
+    pub sampling: SamplingOptions,
+    /// Python code loaded into every sandbox of the run, root and children,
+    /// before the first cell. By default, none.
+    pub helpers: Vec<HelperSource>,
 }
 
 impl Default for RlmConfig {
     fn default() -> Self {
+        let mut limits = Limits::default();
+        limits.timeout = DEFAULT_CELL_TIMEOUT;
         RlmConfig {
+            root_model: String::new(),
+            sub_model: None,
             max_iterations: DEFAULT_MAX_ITERATIONS,
             child_max_iterations: DEFAULT_CHILD_MAX_ITERATIONS,
             max_depth: DEFAULT_MAX_DEPTH,
@@ -76,10 +91,131 @@ impl Default for RlmConfig {
             max_wall_time: None,
             max_error_streak: DEFAULT_MAX_ERROR_STREAK,
             max_output_chars: DEFAULT_MAX_OUTPUT_CHARS,
-            limits: Limits { timeout: DEFAULT_CELL_TIMEOUT, ..Limits::default() },
-            prices: HashMap::new(),
+            sub_context_chars: None,
+            limits,
             log_dir: None,
             prompts: Prompts::default(),
+            sampling: SamplingOptions::default(),
+            helpers: Vec::new(),
         }
     }
+}
+
+impl RlmConfig {
+    /// The sub-model's name.
+    pub fn sub_model(&self) -> &str {
+        self.sub_model.as_deref().unwrap_or(&self.root_model)
+    }
+
+    /// Checks every setting that does not depend on the models.
+    pub fn validate(&self) -> Result<(), BuildError> {
+        if self.root_model.is_empty() {
+            return Err(BuildError::Missing("a root model"));
+        }
+        if self.max_iterations == 0 || self.child_max_iterations == 0 {
+            return Err(BuildError::invalid("iteration limit", "must be at least 1"));
+        }
+        if self.max_concurrency == 0 {
+            return Err(BuildError::invalid("max concurrency", "must be at least 1"));
+        }
+        if self.max_error_streak == 0 {
+            return Err(BuildError::invalid("error-streak limit", "must be at least 1"));
+        }
+        if self.max_output_chars < 100 {
+            return Err(BuildError::invalid("output shown to the model", "show the model at least 100 characters"));
+        }
+        if self.sub_context_chars.is_some_and(|c| c < 100) {
+            return Err(BuildError::invalid("sub-model window", "must be at least 100 characters"));
+        }
+        if self.max_cost.is_some_and(|c| !(c.is_finite() && c >= 0.0)) {
+            return Err(BuildError::invalid("cost budget", "must be a non-negative number"));
+        }
+        if self.max_wall_time.is_some_and(|t| t.is_zero()) {
+            return Err(BuildError::invalid("wall-clock budget", "must be above zero"));
+        }
+        self.limits.validate().map_err(|e| BuildError::invalid("sandbox limits", e.to_string()))
+    }
+
+    /// These settings with `options` applied.
+    pub fn with(&self, options: &RunOptions) -> RlmConfig {
+        let mut c = self.clone();
+        let o = options;
+        if let Some(v) = &o.root_model {
+            c.root_model = v.clone();
+        }
+        if let Some(v) = &o.sub_model {
+            c.sub_model = Some(v.clone());
+        }
+        macro_rules! set {
+            ($($field:ident),*) => { $( if let Some(v) = o.$field { c.$field = v; } )* };
+        }
+        set!(max_iterations, child_max_iterations, max_depth, max_concurrency, max_error_streak, max_output_chars);
+        if o.max_tokens.is_some() {
+            c.max_tokens = o.max_tokens;
+        }
+        if o.max_cost.is_some() {
+            c.max_cost = o.max_cost;
+        }
+        if o.max_wall_time.is_some() {
+            c.max_wall_time = o.max_wall_time;
+        }
+        if o.sub_context_chars.is_some() {
+            c.sub_context_chars = o.sub_context_chars;
+        }
+        if let Some(v) = &o.limits {
+            c.limits = v.clone();
+        }
+        if let Some(v) = &o.prompts {
+            c.prompts = v.clone();
+        }
+        if let Some(v) = &o.sampling {
+            c.sampling = c.sampling.overlay(v);
+        }
+        if let Some(v) = &o.log_dir {
+            c.log_dir = v.clone();
+        }
+        c.helpers.extend(o.helpers.iter().cloned());
+        c
+    }
+}
+
+/// What one request changes of an [`Rlm`](crate::Rlm)'s settings, without
+/// rebuilding it. Unset fields keep the `Rlm`'s value.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct RunOptions {
+    /// The root model (a registry name).
+    pub root_model: Option<String>,
+    /// The sub-model (a registry name).
+    pub sub_model: Option<String>,
+    /// See [`RlmConfig::max_iterations`].
+    pub max_iterations: Option<u32>,
+    /// See [`RlmConfig::child_max_iterations`].
+    pub child_max_iterations: Option<u32>,
+    /// See [`RlmConfig::max_depth`].
+    pub max_depth: Option<u32>,
+    /// See [`RlmConfig::max_concurrency`].
+    pub max_concurrency: Option<usize>,
+    /// See [`RlmConfig::max_tokens`].
+    pub max_tokens: Option<u64>,
+    /// See [`RlmConfig::max_cost`].
+    pub max_cost: Option<f64>,
+    /// See [`RlmConfig::max_wall_time`].
+    pub max_wall_time: Option<Duration>,
+    /// See [`RlmConfig::max_error_streak`].
+    pub max_error_streak: Option<u32>,
+    /// See [`RlmConfig::max_output_chars`].
+    pub max_output_chars: Option<usize>,
+    /// See [`RlmConfig::sub_context_chars`].
+    pub sub_context_chars: Option<usize>,
+    /// See [`RlmConfig::limits`].
+    pub limits: Option<Limits>,
+    /// See [`RlmConfig::prompts`].
+    pub prompts: Option<Prompts>,
+    /// Sampling options laid over the `Rlm`'s.
+    pub sampling: Option<SamplingOptions>,
+    /// See [`RlmConfig::log_dir`] (`Some(None)` turns the log off).
+    pub log_dir: Option<Option<PathBuf>>,
+    /// Helpers added to the `Rlm`'s.
+    pub helpers: Vec<HelperSource>,
 }

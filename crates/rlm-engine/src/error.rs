@@ -1,12 +1,8 @@
-//! Why a run ended without an answer.
+//! Why a run ended without an answer, and why an `Rlm` could not be built.
 
 use std::fmt;
-use std::time::Duration;
 
-use serde_json::Value;
-
-use crate::trajectory::Trajectory;
-use crate::usage::Usage;
+use crate::completion::Completion;
 
 /// What stopped the run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -21,12 +17,20 @@ pub enum ErrorKind {
     MaxCost,
     /// The wall-clock budget was spent.
     Timeout,
-    /// Too many iterations in a row ended in errors.
+    /// Too many iterations in a row ended in errors, and the last request
+    /// for an answer gave none.
     ErrorStreak,
     /// The model could not be called (after retries).
     Model,
     /// The sandbox host failed (not a Python error: those go to the model).
     Sandbox,
+    /// The caller cancelled the run.
+    Cancelled,
+    /// The request's settings were invalid (an unknown model, a limit out of
+    /// range); nothing ran.
+    Config,
+    /// The trajectory log could not be written; nothing ran.
+    Log,
 }
 
 impl ErrorKind {
@@ -40,7 +44,22 @@ impl ErrorKind {
             ErrorKind::ErrorStreak => "error_streak",
             ErrorKind::Model => "model",
             ErrorKind::Sandbox => "sandbox",
+            ErrorKind::Cancelled => "cancelled",
+            ErrorKind::Config => "config",
+            ErrorKind::Log => "log",
         }
+    }
+
+    /// Whether a budget (rather than a failure) ended the run.
+    pub fn is_budget(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::MaxIterations
+                | ErrorKind::MaxTokens
+                | ErrorKind::MaxCost
+                | ErrorKind::Timeout
+                | ErrorKind::ErrorStreak
+        )
     }
 }
 
@@ -50,47 +69,61 @@ impl fmt::Display for ErrorKind {
     }
 }
 
-/// What a run had done when it stopped.
-#[derive(Clone, Debug, Default)]
-pub struct Partial {
-    /// The best answer available: the last reply of the root model.
-    pub answer: Option<Value>,
-    /// Root iterations completed.
-    pub iterations: u32,
-    /// Tokens and calls spent.
-    pub usage: Usage,
-    /// `llm_query`/`rlm_query` calls made.
-    pub sub_calls: u64,
-    /// Time spent.
-    pub elapsed: Duration,
-    /// Every iteration so far.
-    pub trajectory: Trajectory,
-}
-
-/// A run that ended without an answer: a budget, the model or the host
-/// stopped it. Carries everything the run did.
+/// A run that ended without an answer: a budget, the model, the host or the
+/// caller stopped it. Carries everything the run did, as a [`Completion`]
+/// whose `answer` is `None`.
 #[derive(Debug, thiserror::Error)]
 #[error("{kind}: {message}")]
 pub struct Error {
     /// What stopped the run.
     pub kind: ErrorKind,
-    /// Details.
+    /// Details, without the cause (which is the `source`).
     pub message: String,
     /// The underlying failure, for `Model` and `Sandbox`.
     #[source]
     pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
     /// What the run had done.
-    pub partial: Box<Partial>,
+    pub completion: Box<Completion>,
 }
 
-/// Why an [`Rlm`](crate::Rlm) could not be built.
-#[derive(Debug, thiserror::Error)]
+/// Why an [`Rlm`](crate::Rlm) (or one request's options) is not usable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
-    /// A setting is missing or out of range.
-    #[error("invalid RLM configuration: {0}")]
-    Invalid(String),
-    /// The sandbox runtime could not start.
-    #[error("cannot start the sandbox runtime")]
-    Sandbox(#[from] rlm_sandbox::Error),
+    /// A required part is missing.
+    #[error("{0} is required")]
+    Missing(&'static str),
+    /// A setting is out of range.
+    #[error("invalid {setting}: {reason}")]
+    Invalid {
+        /// Which setting.
+        setting: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A model name is not in the registry.
+    #[error("unknown model `{name}`; the registry has: {known}")]
+    UnknownModel {
+        /// The name asked for.
+        name: String,
+        /// The names it has.
+        known: String,
+    },
+    /// A tool cannot be registered.
+    #[error("cannot register tool `{name}`: {reason}")]
+    Tool {
+        /// The tool's name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// A cost budget needs prices (or provider-reported cost) for the models.
+    #[error("a cost budget needs a price for model `{0}` (give one, or use a provider that reports cost)")]
+    MissingPrice(String),
+}
+
+impl BuildError {
+    pub(crate) fn invalid(setting: &'static str, reason: impl Into<String>) -> Self {
+        BuildError::Invalid { setting, reason: reason.into() }
+    }
 }

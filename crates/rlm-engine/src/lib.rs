@@ -3,85 +3,87 @@
 //! [`Rlm::completion`] puts the context into a fresh sandbox as `context`,
 //! then drives the root model: each reply's ```` ```repl ```` blocks run in
 //! the sandbox and their output goes back to the model, until code calls
-//! `FINAL`/`FINAL_VAR`, the reply has a `FINAL(...)` line, or a budget runs
-//! out. Code in the sandbox calls `llm_query` (a sub-model call) and
-//! `rlm_query` (a sub-RLM in a fresh sandbox, one level deeper); batched
-//! forms run concurrently under one concurrency limit for the whole run.
+//! `FINAL`/`FINAL_VAR` (or sets `answer["ready"] = True`), the reply has a
+//! `FINAL(...)` line, or a budget runs out. Code in the sandbox calls
+//! `llm_query` (a sub-model call), `rlm_query` (a sub-RLM in a fresh sandbox,
+//! one level deeper) and host tools; batched and async forms run
+//! concurrently under one concurrency limit for the whole run.
 //!
-//! ```text
-//!   rlm-cli ──► rlm-engine ──► rlm-sandbox (wasmtime + CPython guest)
-//!                    └───────► rlm-llm     (OpenAI / Anthropic clients)
-//! ```
+//! The engine depends only on the traits of `rlm-core`: a
+//! [`ReplFactory`](rlm_core::ReplFactory) (the wasm sandbox of `rlm-sandbox`,
+//! or a fake in tests) and [`Model`](rlm_core::Model)s (the HTTP clients of
+//! `rlm-llm`, or scripts), named in a [`ModelRegistry`].
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use rlm_engine::Rlm;
-//! use rlm_llm::{Client, ClientConfig, Provider};
+//! use rlm_engine::{ModelEntry, ModelRegistry, Rlm};
+//! # fn clients() -> (Arc<dyn rlm_core::Model>, Arc<dyn rlm_core::ReplFactory>) { unimplemented!() }
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! let model = Arc::new(Client::new(ClientConfig::new(Provider::OpenAi, "gpt-4o-mini"))?);
-//! let rlm = Rlm::builder().root(model.clone()).sub(model).max_depth(1).build()?;
+//! let (model, sandboxes) = clients(); // rlm_llm::Client, rlm_sandbox::Runtime
+//! let models = ModelRegistry::new().with("gpt-4o-mini", ModelEntry::new(model));
+//! let rlm = Rlm::builder().models(models).root_model("gpt-4o-mini").sandboxes(sandboxes).build()?;
 //! let done = rlm.completion("a very long document ...", "What is the document about?").await?;
-//! println!("{} after {} iterations", done.answer, done.iterations);
+//! println!("{} after {} iterations", done.answer.unwrap(), done.iterations);
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]
 
+mod budget;
+mod completion;
 mod config;
-mod context;
 mod error;
-mod handler;
+mod events;
+mod observe;
 mod parse;
-mod progress;
-mod prompts;
+mod registry;
 mod run;
+mod subcalls;
+mod tools;
 mod trajectory;
 mod usage;
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
-use rlm_llm::Model;
-use rlm_sandbox::{Runtime, RuntimeConfig};
-use serde_json::{Value, json};
+use rlm_core::{Context, HelperSource, ReplFactory, RequestMeta, SandboxQuota};
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 
+pub use completion::Completion;
 pub use config::{
     DEFAULT_CELL_TIMEOUT, DEFAULT_CHILD_MAX_ITERATIONS, DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_DEPTH,
-    DEFAULT_MAX_ERROR_STREAK, DEFAULT_MAX_ITERATIONS, DEFAULT_MAX_OUTPUT_CHARS, RlmConfig,
+    DEFAULT_MAX_ERROR_STREAK, DEFAULT_MAX_ITERATIONS, DEFAULT_MAX_OUTPUT_CHARS, RlmConfig, RunOptions,
 };
-pub use context::ContextInput;
-pub use error::{BuildError, Error, ErrorKind, Partial};
-pub use progress::{Progress, ProgressSnapshot};
-pub use prompts::Prompts;
+pub use error::{BuildError, Error, ErrorKind};
+pub use events::{Event, EventKind, EventSink};
+pub use observe::Prompts;
+pub use registry::{DEFAULT_CONTEXT_CHARS, ModelEntry, ModelRegistry};
+pub use tokio_util::sync::CancellationToken as Cancel;
+pub use tools::{FnTool, Tool, ToolCall, ToolScope};
 pub use trajectory::{BlockResult, CodeBlock, Iteration, SubCall, Trajectory};
 pub use usage::{Price, Usage, UsageTotals};
 
+use crate::events::Emitter;
+use crate::run::{RunSpec, Shared, SharedParts, Stop};
+use crate::tools::Tools;
+use crate::trajectory::LogWriter;
+
 /// A configured Recursive Language Model. Cheap to clone, `Send + Sync`, no
-/// global state: one `Rlm` can serve many completions at once.
+/// global state: one `Rlm` serves many completions at once.
 #[derive(Clone, Debug)]
 pub struct Rlm {
-    runtime: Runtime,
-    root: Arc<dyn Model>,
-    sub: Arc<dyn Model>,
-    config: Arc<RlmConfig>,
+    inner: Arc<Inner>,
 }
 
-/// The answer of a completion and how it was reached.
-#[derive(Clone, Debug)]
-pub struct Completion {
-    /// The final answer, as the JSON value passed to `FINAL`.
-    pub answer: Value,
-    /// Root iterations used.
-    pub iterations: u32,
-    /// Tokens, calls and cost, per model and per depth.
-    pub usage: Usage,
-    /// `llm_query`/`rlm_query` calls made at every depth.
-    pub sub_calls: u64,
-    /// Wall-clock time.
-    pub elapsed: Duration,
-    /// Every iteration, with sub-RLM runs nested under their calls.
-    pub trajectory: Trajectory,
+#[derive(Debug)]
+struct Inner {
+    registry: ModelRegistry,
+    factory: Arc<dyn ReplFactory>,
+    config: RlmConfig,
+    tools: Tools,
+    quota: Option<SandboxQuota>,
+    permits: Option<Arc<Semaphore>>,
 }
 
 impl Rlm {
@@ -92,137 +94,273 @@ impl Rlm {
 
     /// The settings.
     pub fn config(&self) -> &RlmConfig {
-        &self.config
+        &self.inner.config
     }
 
-    /// Answers `query` about `context`. The future is `Send + 'static`, so
-    /// it can be spawned; dropping it cancels the run, its model calls and
-    /// its sub-RLMs.
+    /// The models.
+    pub fn models(&self) -> &ModelRegistry {
+        &self.inner.registry
+    }
+
+    /// Answers `query` about `context` with the `Rlm`'s settings. The future
+    /// is `Send + 'static`, so it can be spawned; dropping it cancels the
+    /// run, its model calls and its sub-RLMs.
     pub fn completion(
         &self,
-        context: impl Into<ContextInput>,
+        context: impl Into<Context>,
         query: impl Into<String>,
     ) -> impl Future<Output = Result<Completion, Error>> + Send + 'static {
-        self.completion_with_progress(context, query, Arc::new(Progress::default()))
+        self.request(context, query).send()
     }
 
-    /// As [`Rlm::completion`], updating `progress` as the run goes.
-    pub fn completion_with_progress(
-        &self,
-        context: impl Into<ContextInput>,
-        query: impl Into<String>,
-        progress: Arc<Progress>,
-    ) -> impl Future<Output = Result<Completion, Error>> + Send + 'static {
-        let (rlm, context, query) = (self.clone(), context.into(), query.into());
-        async move { rlm.complete(context, query, progress).await }
-    }
-
-    async fn complete(self, context: ContextInput, query: String, progress: Arc<Progress>) -> Result<Completion, Error> {
-        let started = Instant::now();
-        let shared = Arc::new(run::Shared {
-            runtime: self.runtime.clone(),
-            sub_model: self.sub.clone(),
-            config: self.config.clone(),
-            started,
-            deadline: self.config.max_wall_time.map(|t| started + t),
-            permits: Semaphore::new(self.config.max_concurrency),
-            usage: Mutex::new(Usage::default()),
-            progress: progress.clone(),
-        });
-        let log = self.config.log_dir.as_deref().and_then(|dir| {
-            trajectory::LogWriter::create(dir, self.metadata())
-                .inspect_err(|e| tracing::warn!(dir = %dir.display(), error = %e, "cannot create the trajectory log"))
-                .ok()
-        });
-        let spec = run::RunSpec {
-            depth: 0,
-            context,
-            query,
-            model: self.root.clone(),
-            model_override: None,
-            max_iterations: self.config.max_iterations,
-            system_prompt: self.config.prompts.root.clone(),
-            log,
-        };
-        let result = run::run(shared.clone(), spec).await;
-        let usage = shared.usage.lock().unwrap().clone();
-        let sub_calls = progress.snapshot().sub_calls;
-        match result {
-            Ok(out) => Ok(Completion {
-                answer: out.answer,
-                iterations: out.iterations,
-                usage,
-                sub_calls,
-                elapsed: started.elapsed(),
-                trajectory: out.trajectory,
-            }),
-            Err(failure) => {
-                let mut partial = failure.partial;
-                partial.usage = usage;
-                partial.sub_calls = sub_calls;
-                partial.elapsed = started.elapsed();
-                Err(Error {
-                    kind: failure.stop.kind,
-                    message: failure.stop.message,
-                    source: failure.stop.source,
-                    partial: Box::new(partial),
-                })
-            }
+    /// A completion to configure before sending it: per-request options,
+    /// more contexts, cancellation, events, request metadata.
+    pub fn request(&self, context: impl Into<Context>, query: impl Into<String>) -> Request {
+        Request {
+            rlm: self.clone(),
+            contexts: vec![context.into()],
+            query: query.into(),
+            options: RunOptions::default(),
+            meta: RequestMeta::default(),
+            cancel: None,
+            events: None,
         }
     }
 
-    /// The first line of a JSONL log, in the `rlms` metadata shape.
-    fn metadata(&self) -> Value {
-        let limits = &self.config.limits;
-        json!({
-            "root_model": self.root.name(),
-            "max_depth": self.config.max_depth,
-            "max_iterations": self.config.max_iterations,
-            "backend": self.root.backend(),
-            "backend_kwargs": { "model_name": self.root.name() },
-            "environment_type": "wasm-sandbox",
-            "environment_kwargs": {
-                "fuel": limits.fuel,
-                "memory_mb": limits.memory_bytes >> 20,
-                "cell_timeout_s": limits.timeout.as_secs_f64(),
-                "max_output_bytes": limits.max_output_bytes,
-            },
-            "other_backends": [self.sub.backend()],
-            "sub_model": self.sub.name(),
-            "child_max_iterations": self.config.child_max_iterations,
-            "max_concurrency": self.config.max_concurrency,
-        })
+    /// Checks a request's options against the registry and the sandbox.
+    fn resolve(&self, options: &RunOptions) -> Result<RlmConfig, BuildError> {
+        let config = self.inner.config.with(options);
+        config.validate()?;
+        check_models(&self.inner.registry, &config)?;
+        self.inner
+            .factory
+            .check_limits(&config.limits)
+            .map_err(|e| BuildError::invalid("sandbox limits", e.to_string()))?;
+        Ok(config)
     }
+}
+
+fn check_models(registry: &ModelRegistry, config: &RlmConfig) -> Result<(), BuildError> {
+    for name in [config.root_model.as_str(), config.sub_model()] {
+        let entry = registry.get(name)?;
+        if config.max_cost.is_some() && entry.price.is_none() && !entry.reports_cost {
+            return Err(BuildError::MissingPrice(name.to_owned()));
+        }
+    }
+    Ok(())
+}
+
+/// One completion, configured before it is sent. See [`Rlm::request`].
+#[must_use = "a request does nothing until it is sent"]
+pub struct Request {
+    rlm: Rlm,
+    contexts: Vec<Context>,
+    query: String,
+    options: RunOptions,
+    meta: RequestMeta,
+    cancel: Option<CancellationToken>,
+    events: Option<EventSink>,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("contexts", &self.contexts)
+            .field("query", &self.query)
+            .field("options", &self.options)
+            .field("meta", &self.meta)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Request {
+    /// Adds another context, bound as `context_1`, `context_2`, ...
+    pub fn context(mut self, context: impl Into<Context>) -> Self {
+        self.contexts.push(context.into());
+        self
+    }
+
+    /// Changes settings for this request only.
+    pub fn options(mut self, options: RunOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Who the request is for: reaches the model clients, the tools and the
+    /// tracing spans.
+    pub fn meta(mut self, meta: RequestMeta) -> Self {
+        self.meta = meta;
+        self
+    }
+
+    /// Ends the run, with kind `cancelled` and its partial result, when
+    /// `token` is cancelled.
+    pub fn cancel(mut self, token: CancellationToken) -> Self {
+        self.cancel = Some(token);
+        self
+    }
+
+    /// Sends every event of the run to `sink`.
+    pub fn events(mut self, sink: EventSink) -> Self {
+        self.events = Some(sink);
+        self
+    }
+
+    /// Runs the completion.
+    pub fn send(self) -> impl Future<Output = Result<Completion, Error>> + Send + 'static {
+        async move { self.run().await }
+    }
+
+    async fn run(self) -> Result<Completion, Error> {
+        let started = Instant::now();
+        let run_id: Arc<str> = Arc::from(new_run_id());
+        let stopped = |stop: Stop, completion: Completion| Error {
+            kind: stop.kind,
+            message: stop.message,
+            source: stop.source,
+            completion: Box::new(completion),
+        };
+        let base = Completion { run_id: run_id.to_string(), ..Completion::default() };
+        let config = match self.rlm.resolve(&self.options) {
+            Ok(config) => config,
+            Err(e) => {
+                let stop = Stop {
+                    kind: ErrorKind::Config,
+                    message: "the request's settings are invalid".into(),
+                    source: Some(Box::new(e)),
+                };
+                return Err(stopped(stop, base));
+            }
+        };
+        let log = match &config.log_dir {
+            Some(dir) => match LogWriter::create(dir, &run_id) {
+                Ok(log) => Some(log),
+                Err(e) => {
+                    let stop = Stop {
+                        kind: ErrorKind::Log,
+                        message: format!("cannot write the trajectory log in `{}`", dir.display()),
+                        source: Some(Box::new(e)),
+                    };
+                    return Err(stopped(stop, base));
+                }
+            },
+            None => None,
+        };
+        let log_path = log.as_ref().map(|l| l.path().to_owned());
+        let inner = &self.rlm.inner;
+        let config = Arc::new(config);
+        let shared = Arc::new(Shared::new(SharedParts {
+            factory: inner.factory.clone(),
+            registry: inner.registry.clone(),
+            permits: inner.permits.clone().unwrap_or_else(|| Arc::new(Semaphore::new(config.max_concurrency))),
+            quota: inner.quota.clone().unwrap_or_else(SandboxQuota::for_machine),
+            config: config.clone(),
+            tools: inner.tools.clone(),
+            cancel: self.cancel.clone().unwrap_or_default(),
+            meta: Arc::new(self.meta),
+        }));
+        let spec = RunSpec {
+            depth: 0,
+            contexts: self.contexts,
+            query: self.query,
+            model: config.root_model.clone(),
+            max_iterations: config.max_iterations,
+            system_prompt: config.prompts.root.clone(),
+            helpers: config.helpers.clone(),
+            emitter: Emitter::new(self.events, run_id.clone(), 0),
+            parent: None,
+            log,
+        };
+        let out = run::run(shared.clone(), spec).await;
+        let completion = Completion {
+            answer: out.result.as_ref().ok().cloned(),
+            last_reply: out.last_reply,
+            iterations: out.iterations,
+            usage: shared.budget.usage(),
+            sub_calls: shared.sub_calls.load(std::sync::atomic::Ordering::Relaxed),
+            elapsed: started.elapsed(),
+            trajectory: out.trajectory,
+            run_id: run_id.to_string(),
+            log_path,
+        };
+        match out.result {
+            Ok(_) => Ok(completion),
+            Err(stop) => Err(stopped(stop, completion)),
+        }
+    }
+}
+
+fn new_run_id() -> String {
+    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
 }
 
 /// Builds an [`Rlm`]. Every setting starts at its [`RlmConfig`] default.
 #[derive(Debug, Default)]
 pub struct RlmBuilder {
-    runtime: Option<Runtime>,
-    root: Option<Arc<dyn Model>>,
-    sub: Option<Arc<dyn Model>>,
+    registry: ModelRegistry,
+    factory: Option<Arc<dyn ReplFactory>>,
     config: RlmConfig,
+    tools: Tools,
+    tool_errors: Vec<BuildError>,
+    quota: Option<SandboxQuota>,
+    permits: Option<Arc<Semaphore>>,
+}
+
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty => $field:ident $(($wrap:ident))?;)*) => {$(
+        $(#[$doc])*
+        pub fn $name(mut self, value: $ty) -> Self {
+            self.config.$field = setters!(@wrap value $($wrap)?);
+            self
+        }
+    )*};
+    (@wrap $v:ident Some) => { Some($v) };
+    (@wrap $v:ident) => { $v };
 }
 
 impl RlmBuilder {
-    /// The root model. Required.
-    pub fn root(mut self, model: Arc<dyn Model>) -> Self {
-        self.root = Some(model);
+    /// The models the run may use. Required: at least the root model.
+    pub fn models(mut self, registry: ModelRegistry) -> Self {
+        self.registry = registry;
         self
     }
 
-    /// The model for `llm_query` and sub-RLMs. By default, the root model.
+    /// Adds one model to the registry.
+    pub fn model(mut self, name: impl Into<String>, entry: ModelEntry) -> Self {
+        self.registry.insert(name, entry);
+        self
+    }
+
+    /// The root model: registered under its own name, with no price.
+    pub fn root(mut self, model: Arc<dyn rlm_core::Model>) -> Self {
+        self.config.root_model = model.name().to_owned();
+        self.registry.insert(model.name().to_owned(), ModelEntry::new(model));
+        self
+    }
+
+    /// The sub-model: registered under its own name, with no price. By
+    /// default, the root model.
     // Named to pair with `root`; it is not arithmetic.
     #[allow(clippy::should_implement_trait)]
-    pub fn sub(mut self, model: Arc<dyn Model>) -> Self {
-        self.sub = Some(model);
+    pub fn sub(mut self, model: Arc<dyn rlm_core::Model>) -> Self {
+        self.config.sub_model = Some(model.name().to_owned());
+        self.registry.insert(model.name().to_owned(), ModelEntry::new(model));
         self
     }
 
-    /// The sandbox runtime to share. By default, one with
-    /// [`RuntimeConfig::default`].
-    pub fn runtime(mut self, runtime: Runtime) -> Self {
-        self.runtime = Some(runtime);
+    /// Sets the price of a registered model.
+    pub fn price(mut self, model: &str, price: Price) -> Self {
+        if let Ok(entry) = self.registry.get(model) {
+            let entry = entry.clone().price(Some(price));
+            self.registry.insert(model.to_owned(), entry);
+        }
+        self
+    }
+
+    /// The sandboxes: `rlm_sandbox::Runtime` in production, a fake in
+    /// tests. Required.
+    pub fn sandboxes(mut self, factory: Arc<dyn ReplFactory>) -> Self {
+        self.factory = Some(factory);
         self
     }
 
@@ -232,52 +370,75 @@ impl RlmBuilder {
         self
     }
 
-    /// See [`RlmConfig::max_iterations`].
-    pub fn max_iterations(mut self, n: u32) -> Self {
-        self.config.max_iterations = n;
+    /// Counts every completion's sandboxes against `quota` (live sandboxes
+    /// and their memory), shared with whoever else holds a clone. By
+    /// default, each completion gets its own [`SandboxQuota::for_machine`].
+    pub fn quota(mut self, quota: SandboxQuota) -> Self {
+        self.quota = Some(quota);
         self
     }
 
-    /// See [`RlmConfig::child_max_iterations`].
-    pub fn child_max_iterations(mut self, n: u32) -> Self {
-        self.config.child_max_iterations = n;
+    /// Shares one limit on model calls in flight across every completion.
+    /// By default, each completion has its own of
+    /// [`RlmConfig::max_concurrency`].
+    pub fn shared_concurrency(mut self, permits: Arc<Semaphore>) -> Self {
+        self.permits = Some(permits);
         self
     }
 
-    /// See [`RlmConfig::max_depth`].
-    pub fn max_depth(mut self, depth: u32) -> Self {
-        self.config.max_depth = depth;
+    /// Registers a host tool for the root, sub-RLMs or both.
+    pub fn tool(mut self, tool: Arc<dyn Tool>, scope: ToolScope) -> Self {
+        if let Err(e) = self.tools.add(tool, scope) {
+            self.tool_errors.push(e);
+        }
         self
     }
 
-    /// See [`RlmConfig::max_concurrency`].
-    pub fn max_concurrency(mut self, n: usize) -> Self {
-        self.config.max_concurrency = n;
+    /// Adds Python helper code, loaded into every sandbox of a run.
+    pub fn helpers(mut self, name: impl Into<String>, code: impl Into<String>) -> Self {
+        self.config.helpers.push(HelperSource { name: name.into(), code: code.into() });
         self
     }
 
-    /// See [`RlmConfig::max_tokens`].
-    pub fn max_tokens(mut self, tokens: u64) -> Self {
-        self.config.max_tokens = Some(tokens);
+    /// See [`RlmConfig::root_model`].
+    pub fn root_model(mut self, name: impl Into<String>) -> Self {
+        self.config.root_model = name.into();
         self
     }
 
-    /// See [`RlmConfig::max_cost`].
-    pub fn max_cost(mut self, dollars: f64) -> Self {
-        self.config.max_cost = Some(dollars);
+    /// See [`RlmConfig::sub_model`].
+    pub fn sub_model(mut self, name: impl Into<String>) -> Self {
+        self.config.sub_model = Some(name.into());
         self
     }
 
-    /// See [`RlmConfig::max_wall_time`].
-    pub fn max_wall_time(mut self, time: Duration) -> Self {
-        self.config.max_wall_time = Some(time);
-        self
-    }
-
-    /// See [`RlmConfig::max_error_streak`].
-    pub fn max_error_streak(mut self, n: u32) -> Self {
-        self.config.max_error_streak = n;
-        self
+    setters! {
+        /// See [`RlmConfig::max_iterations`].
+        max_iterations: u32 => max_iterations;
+        /// See [`RlmConfig::child_max_iterations`].
+        child_max_iterations: u32 => child_max_iterations;
+        /// See [`RlmConfig::max_depth`].
+        max_depth: u32 => max_depth;
+        /// See [`RlmConfig::max_concurrency`].
+        max_concurrency: usize => max_concurrency;
+        /// See [`RlmConfig::max_tokens`].
+        max_tokens: u64 => max_tokens(Some);
+        /// See [`RlmConfig::max_cost`].
+        max_cost: f64 => max_cost(Some);
+        /// See [`RlmConfig::max_wall_time`].
+        max_wall_time: std::time::Duration => max_wall_time(Some);
+        /// See [`RlmConfig::max_error_streak`].
+        max_error_streak: u32 => max_error_streak;
+        /// See [`RlmConfig::max_output_chars`].
+        max_output_chars: usize => max_output_chars;
+        /// See [`RlmConfig::sub_context_chars`].
+        sub_context_chars: usize => sub_context_chars(Some);
+        /// See [`RlmConfig::limits`].
+        limits: rlm_core::Limits => limits;
+        /// See [`RlmConfig::prompts`].
+        prompts: Prompts => prompts;
+        /// See [`RlmConfig::sampling`].
+        sampling: rlm_core::SamplingOptions => sampling;
     }
 
     /// See [`RlmConfig::log_dir`].
@@ -286,38 +447,36 @@ impl RlmBuilder {
         self
     }
 
-    /// See [`RlmConfig::prompts`].
-    pub fn prompts(mut self, prompts: Prompts) -> Self {
-        self.config.prompts = prompts;
-        self
-    }
-
-    /// Sets the price of a model, for cost accounting.
-    pub fn price(mut self, model: impl Into<String>, price: Price) -> Self {
-        self.config.prices.insert(model.into(), price);
-        self
-    }
-
-    /// Checks the settings and starts (or reuses) the sandbox runtime.
+    /// Checks the settings.
     pub fn build(self) -> Result<Rlm, BuildError> {
-        let root = self.root.ok_or_else(|| BuildError::Invalid("a root model is required".into()))?;
-        let c = &self.config;
-        if c.max_iterations == 0 || c.child_max_iterations == 0 {
-            return Err(BuildError::Invalid("iteration limits must be at least 1".into()));
+        if let Some(e) = self.tool_errors.into_iter().next() {
+            return Err(e);
         }
-        if c.max_concurrency == 0 {
-            return Err(BuildError::Invalid("max concurrency must be at least 1".into()));
+        let factory = self.factory.ok_or(BuildError::Missing("a sandbox factory (`sandboxes`)"))?;
+        let mut config = self.config;
+        if config.root_model.is_empty()
+            && let Some(only) = single(&self.registry)
+        {
+            config.root_model = only;
         }
-        if c.max_error_streak == 0 {
-            return Err(BuildError::Invalid("the error-streak limit must be at least 1".into()));
-        }
-        if c.max_output_chars < 100 {
-            return Err(BuildError::Invalid("show the model at least 100 characters of output".into()));
-        }
-        let runtime = match self.runtime {
-            Some(runtime) => runtime,
-            None => Runtime::new(RuntimeConfig::default())?,
-        };
-        Ok(Rlm { runtime, sub: self.sub.unwrap_or_else(|| root.clone()), root, config: Arc::new(self.config) })
+        config.validate()?;
+        check_models(&self.registry, &config)?;
+        factory.check_limits(&config.limits).map_err(|e| BuildError::invalid("sandbox limits", e.to_string()))?;
+        Ok(Rlm {
+            inner: Arc::new(Inner {
+                registry: self.registry,
+                factory,
+                config,
+                tools: self.tools,
+                quota: self.quota,
+                permits: self.permits,
+            }),
+        })
     }
+}
+
+fn single(registry: &ModelRegistry) -> Option<String> {
+    let mut names = registry.names();
+    let first = names.next()?;
+    names.next().is_none().then(|| first.to_owned())
 }

@@ -1,36 +1,47 @@
 //! The loop of one run (the root or a sub-RLM): ask the model, run its code,
 //! show it the results, until it gives a final answer or a budget runs out.
 
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use rlm_llm::{Message, Model, ModelReply, ModelRequest};
-use rlm_sandbox::{CellOutcome, Sandbox};
-use serde_json::{Map, Value};
+use rlm_core::{
+    Context, FinishReason, HelperSource, JsonText, Message, ModelReply, ModelRequest, Repl, ReplError, ReplFactory,
+    RequestMeta, SamplingOptions, SandboxQuota, SpawnOptions,
+};
+use serde_json::{Value, json};
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 
+use crate::budget::Budget;
 use crate::config::RlmConfig;
-use crate::context::ContextInput;
-use crate::error::{ErrorKind, Partial};
-use crate::handler::EngineHandler;
+use crate::error::ErrorKind;
+use crate::events::{Emitter, EventKind};
+use crate::observe::{self, PromptParts, notice, observation};
 use crate::parse::{TextFinal, parse_reply};
-use crate::progress::Progress;
-use crate::trajectory::{BlockResult, CodeBlock, Iteration, LogWriter, Trajectory};
-use crate::usage::Usage;
+use crate::registry::ModelRegistry;
+use crate::subcalls::RunCalls;
+use crate::tools::Tools;
+use crate::trajectory::{BlockResult, CodeBlock, Iteration, LogWriter, SubCall, Trajectory};
 
 /// State shared by every run and sub-call of one completion.
 pub(crate) struct Shared {
-    pub(crate) runtime: rlm_sandbox::Runtime,
-    pub(crate) sub_model: Arc<dyn Model>,
+    pub(crate) factory: Arc<dyn ReplFactory>,
+    pub(crate) registry: ModelRegistry,
     pub(crate) config: Arc<RlmConfig>,
-    pub(crate) started: Instant,
-    pub(crate) deadline: Option<Instant>,
-    pub(crate) permits: Semaphore,
-    pub(crate) usage: Mutex<Usage>,
-    pub(crate) progress: Arc<Progress>,
+    pub(crate) tools: Tools,
+    pub(crate) budget: Budget,
+    pub(crate) permits: Arc<Semaphore>,
+    pub(crate) quota: SandboxQuota,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) meta: Arc<RequestMeta>,
+    pub(crate) sub_calls: AtomicU64,
+    next_id: AtomicU64,
 }
 
 /// Why a run stopped without an answer.
+#[derive(Debug)]
 pub(crate) struct Stop {
     pub(crate) kind: ErrorKind,
     pub(crate) message: String,
@@ -38,132 +49,135 @@ pub(crate) struct Stop {
 }
 
 impl Stop {
-    fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Stop { kind, message: message.into(), source: None }
+    }
+
+    fn cancelled() -> Self {
+        Stop::new(ErrorKind::Cancelled, "the run was cancelled")
+    }
+
+    fn sandbox(action: &str, e: ReplError) -> Self {
+        Stop {
+            kind: ErrorKind::Sandbox,
+            message: format!("the sandbox failed while {action}"),
+            source: Some(Box::new(e)),
+        }
     }
 }
 
+/// Everything a completion shares, given to [`Shared::new`].
+pub(crate) struct SharedParts {
+    pub(crate) factory: Arc<dyn ReplFactory>,
+    pub(crate) registry: ModelRegistry,
+    pub(crate) config: Arc<RlmConfig>,
+    pub(crate) tools: Tools,
+    pub(crate) permits: Arc<Semaphore>,
+    pub(crate) quota: SandboxQuota,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) meta: Arc<RequestMeta>,
+}
+
 impl Shared {
-    /// Whether a budget is spent; checked before every model call.
-    pub(crate) fn check_budget(&self) -> Result<(), Stop> {
-        if let Some(deadline) = self.deadline
-            && Instant::now() >= deadline
-        {
-            let limit = deadline - self.started;
-            return Err(Stop::new(ErrorKind::Timeout, format!("the run passed its wall-clock budget of {limit:?}")));
+    pub(crate) fn new(parts: SharedParts) -> Self {
+        let c = &parts.config;
+        Shared {
+            budget: Budget::new(c.max_tokens, c.max_cost, c.max_wall_time),
+            factory: parts.factory,
+            registry: parts.registry,
+            config: parts.config,
+            tools: parts.tools,
+            permits: parts.permits,
+            quota: parts.quota,
+            cancel: parts.cancel,
+            meta: parts.meta,
+            sub_calls: AtomicU64::new(0),
+            next_id: AtomicU64::new(0),
         }
-        let usage = self.usage.lock().unwrap();
-        if let Some(max) = self.config.max_tokens
-            && usage.total.tokens() >= max
-        {
-            return Err(Stop::new(
-                ErrorKind::MaxTokens,
-                format!("the run used {} tokens; the budget is {max}", usage.total.tokens()),
-            ));
-        }
-        if let Some(max) = self.config.max_cost
-            && usage.known_cost() >= max
-        {
-            return Err(Stop::new(
-                ErrorKind::MaxCost,
-                format!("the run cost ${:.4}; the budget is ${max:.4}", usage.known_cost()),
-            ));
-        }
-        Ok(())
     }
 
-    /// One model call under the concurrency limit and the wall-clock budget;
-    /// its usage is recorded at `depth`.
+    /// A fresh id, unique within the completion.
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// One model call of `model` (a registry name) under the concurrency
+    /// limit, the budgets and the wall clock; its usage is recorded at `depth`.
     pub(crate) async fn call_model(
         &self,
-        model: &Arc<dyn Model>,
-        request: ModelRequest,
+        model: &str,
+        messages: Vec<Message>,
+        sampling: &SamplingOptions,
         depth: u32,
+        emitter: &Emitter,
     ) -> Result<ModelReply, Stop> {
-        self.check_budget()?;
-        let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
-        let _in_flight = self.progress.call_started();
-        let call = model.complete(request);
-        let reply = match self.deadline {
-            Some(deadline) => match tokio::time::timeout_at(deadline.into(), call).await {
-                Ok(reply) => reply,
-                Err(_) => return Err(Stop::new(ErrorKind::Timeout, "the run passed its wall-clock budget during a model call")),
-            },
-            None => call.await,
+        let entry = self.registry.get(model).map_err(|e| Stop::new(ErrorKind::Model, e.to_string()))?;
+        let sampling = entry.sampling.overlay(sampling);
+        let reservation = self.budget.reserve(&messages, sampling.max_completion_tokens, entry.price.as_ref())?;
+        let permit = tokio::select! {
+            permit = self.permits.acquire() => permit.expect("the semaphore is never closed"),
+            _ = self.cancel.cancelled() => return Err(Stop::cancelled()),
         };
-        let reply = reply.map_err(|e| Stop { kind: ErrorKind::Model, message: e.to_string(), source: Some(Box::new(e)) })?;
-        let price = self.config.prices.get(&reply.model).or_else(|| self.config.prices.get(model.name()));
-        self.usage.lock().unwrap().record(&reply.model, depth, reply.usage, price);
-        self.progress.tokens(reply.usage);
+        let request = ModelRequest::new(messages).sampling(sampling).meta(self.meta.clone());
+        let call = entry.model.complete(request);
+        let deadline = self.budget.deadline();
+        let reply = tokio::select! {
+            reply = call => reply,
+            _ = self.cancel.cancelled() => return Err(Stop::cancelled()),
+            _ = sleep_until(deadline) => {
+                return Err(Stop::new(ErrorKind::Timeout, "the run passed its wall-clock budget during a model call"))
+            }
+        };
+        drop(permit);
+        let reply = reply.map_err(|e| Stop {
+            kind: ErrorKind::Model,
+            message: format!("the call to model `{model}` failed"),
+            source: Some(Box::new(e)),
+        })?;
+        let cost = reply.cost.or_else(|| entry.price.map(|p| p.cost(reply.usage)));
+        self.budget.record(model, depth, reply.usage, cost);
+        drop(reservation);
+        emitter.emit(|| EventKind::Usage { usage: Box::new(self.budget.usage()) });
         Ok(reply)
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+        None => std::future::pending().await,
     }
 }
 
 /// What a run is asked to do.
 pub(crate) struct RunSpec {
     pub(crate) depth: u32,
-    pub(crate) context: ContextInput,
+    pub(crate) contexts: Vec<Context>,
     pub(crate) query: String,
-    pub(crate) model: Arc<dyn Model>,
-    pub(crate) model_override: Option<String>,
+    /// The model driving it (a registry name).
+    pub(crate) model: String,
     pub(crate) max_iterations: u32,
+    /// The system prompt template.
     pub(crate) system_prompt: String,
+    pub(crate) helpers: Vec<HelperSource>,
+    pub(crate) emitter: Emitter,
+    pub(crate) parent: Option<Arc<str>>,
     pub(crate) log: Option<LogWriter>,
 }
 
-/// A finished run.
+/// A run's outcome: its answer or why it stopped, and what it did.
 pub(crate) struct RunOutput {
-    pub(crate) answer: Value,
+    pub(crate) result: Result<JsonText, Stop>,
     pub(crate) iterations: u32,
     pub(crate) trajectory: Trajectory,
+    pub(crate) last_reply: Option<String>,
 }
 
-/// A run that stopped without an answer, with what it had done.
-pub(crate) struct RunFailure {
-    pub(crate) stop: Stop,
-    pub(crate) partial: Partial,
-}
-
-/// Drives one run to its end.
-pub(crate) async fn run(shared: Arc<Shared>, mut spec: RunSpec) -> Result<RunOutput, RunFailure> {
-    let mut state = RunState {
-        trajectory: Trajectory {
-            depth: spec.depth,
-            model: spec.model_override.clone().unwrap_or_else(|| spec.model.name().to_owned()),
-            query: spec.query.clone(),
-            context: spec.context.describe(),
-            iterations: Vec::new(),
-            final_answer: None,
-        },
-        last_reply: None,
-        iterations: 0,
-        log: spec.log.take(),
-    };
-    let span = tracing::info_span!("rlm_run", depth = spec.depth);
-    let result = tracing::Instrument::instrument(drive(&shared, &mut state, spec), span).await;
-    match result {
-        Ok(answer) => {
-            state.trajectory.final_answer = Some(answer.clone());
-            Ok(RunOutput { answer, iterations: state.iterations, trajectory: state.trajectory })
-        }
-        Err(stop) => Err(RunFailure {
-            stop,
-            partial: Partial {
-                answer: state.last_reply.map(Value::String),
-                iterations: state.iterations,
-                usage: Usage::default(),
-                sub_calls: 0,
-                elapsed: shared.started.elapsed(),
-                trajectory: state.trajectory,
-            },
-        }),
-    }
-}
-
-struct RunState {
+/// The mutable state of a run.
+pub(crate) struct RunState {
     trajectory: Trajectory,
     last_reply: Option<String>,
-    iterations: u32,
+    pub(crate) iterations_used: Arc<AtomicU32>,
     log: Option<LogWriter>,
 }
 
@@ -178,129 +192,286 @@ impl RunState {
     }
 }
 
-async fn drive(shared: &Arc<Shared>, state: &mut RunState, spec: RunSpec) -> Result<Value, Stop> {
-    let RunSpec { depth, context, query, model, model_override, max_iterations, system_prompt, log: _ } = spec;
+/// The metadata of a run, in the `rlms` shape with our extra keys.
+pub(crate) fn run_metadata(shared: &Shared, spec: &RunSpec) -> Value {
     let config = &shared.config;
-    let records = Arc::new(Mutex::new(Vec::new()));
-    let handler = EngineHandler::new(shared.clone(), depth, records.clone());
-    let mut limits = config.limits.clone();
-    if let Some(deadline) = shared.deadline {
-        limits.timeout = limits.timeout.min(deadline.saturating_duration_since(Instant::now())).max(std::time::Duration::from_millis(1));
-    }
-    let sandbox_stop = |e: rlm_sandbox::Error| Stop { kind: ErrorKind::Sandbox, message: e.to_string(), source: Some(Box::new(e)) };
-    let mut sandbox = shared.runtime.sandbox(limits, Arc::new(handler)).await.map_err(sandbox_stop)?;
-    let first = format!("{}\n\nThe query: {query}", context.describe());
-    sandbox.load_context(0, context.into_sandbox()).await.map_err(sandbox_stop)?;
+    let limits = &config.limits;
+    let entry = shared.registry.get(&spec.model).ok();
+    let backend = entry.map_or("custom", |e| e.model.backend());
+    let sub = config.sub_model();
+    let sub_backend = shared.registry.get(sub).map_or("custom", |e| e.model.backend());
+    json!({
+        "root_model": spec.model,
+        "max_depth": config.max_depth + 1,
+        "max_iterations": spec.max_iterations,
+        "backend": backend,
+        "backend_kwargs": { "model_name": entry.map_or(spec.model.as_str(), |e| e.model.name()) },
+        "environment_type": "wasm-sandbox",
+        "environment_kwargs": {
+            "fuel": limits.fuel,
+            "memory_mb": limits.memory_bytes >> 20,
+            "cell_timeout_s": limits.timeout.as_secs_f64(),
+            "max_output_bytes": limits.max_output_bytes,
+            "max_host_calls": limits.max_host_calls,
+            "max_value_bytes": limits.max_value_bytes,
+        },
+        "other_backends": [sub_backend],
+        "run_id": spec.emitter.run_id().as_ref(),
+        "depth": spec.depth,
+        "query": spec.query,
+        "context_description": describe(&spec.contexts),
+        "sub_model": sub,
+        "sub_rlm_levels": config.max_depth,
+        "child_max_iterations": config.child_max_iterations,
+        "max_concurrency": config.max_concurrency,
+        "tenant": shared.meta.tenant,
+        "request_id": shared.meta.request_id,
+    })
+}
 
-    let mut messages = vec![Message::system(system_prompt), Message::user(first)];
+fn describe(contexts: &[Context]) -> String {
+    if let [only] = contexts {
+        return only.describe("context");
+    }
+    contexts
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let text = c.describe(&format!("context_{i}"));
+            if i == 0 { format!("{} (also named `context`).", text.trim_end_matches('.')) } else { text }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Drives one run to its end: a fresh sandbox, its contexts, tools and
+/// helpers, then the loop.
+pub(crate) async fn run(shared: Arc<Shared>, mut spec: RunSpec) -> RunOutput {
+    let metadata = run_metadata(&shared, &spec);
+    let mut state = RunState {
+        trajectory: Trajectory { run_metadata: metadata.clone(), iterations: Vec::new(), answer: None },
+        last_reply: None,
+        iterations_used: Arc::new(AtomicU32::new(0)),
+        log: spec.log.take(),
+    };
+    if let Some(log) = &mut state.log
+        && let Err(e) = log.metadata(&metadata)
+    {
+        tracing::warn!(path = %log.path().display(), error = %e, "cannot write the trajectory log");
+    }
+    spec.emitter.emit(|| EventKind::RunStarted {
+        model: spec.model.clone(),
+        max_iterations: spec.max_iterations,
+        parent: spec.parent.as_ref().map(|p| p.to_string()),
+    });
+    let span = tracing::info_span!(
+        "rlm_run",
+        depth = spec.depth,
+        run_id = %spec.emitter.run_id(),
+        tenant = shared.meta.tenant.as_deref(),
+        request_id = shared.meta.request_id.as_deref(),
+    );
+    let emitter = spec.emitter.clone();
+    let result = tracing::Instrument::instrument(start(&shared, &mut state, spec), span).await;
+    match &result {
+        Ok(answer) => {
+            state.trajectory.answer = Some(answer.clone());
+            emitter.emit(|| EventKind::FinalAnswer { answer: answer.clone() });
+        }
+        Err(stop) => emitter.emit(|| EventKind::Error { kind: stop.kind.to_string(), message: stop.message.clone() }),
+    }
+    RunOutput {
+        result,
+        iterations: state.iterations_used.load(Ordering::Relaxed),
+        trajectory: state.trajectory,
+        last_reply: state.last_reply,
+    }
+}
+
+async fn start(shared: &Arc<Shared>, state: &mut RunState, spec: RunSpec) -> Result<JsonText, Stop> {
+    if shared.cancel.is_cancelled() {
+        return Err(Stop::cancelled());
+    }
+    shared.budget.check_time()?;
+    let records = Arc::new(Mutex::new(Vec::new()));
+    let calls = RunCalls::new(
+        shared.clone(),
+        spec.depth,
+        records.clone(),
+        spec.emitter.clone(),
+        state.iterations_used.clone(),
+        spec.max_iterations,
+    );
+    let options = SpawnOptions::new(shared.config.limits.clone(), Arc::new(calls)).quota(Some(shared.quota.clone()));
+    let spawn = shared.factory.spawn(options);
+    let mut repl = tokio::select! {
+        repl = spawn => repl.map_err(|e| Stop::sandbox("starting", e))?,
+        _ = shared.cancel.cancelled() => return Err(Stop::cancelled()),
+    };
+    for (index, context) in spec.contexts.iter().enumerate() {
+        repl.load_context(index as u32, context.clone()).await.map_err(|e| Stop::sandbox("loading the context", e))?;
+    }
+    let tools: Vec<_> = shared.tools.at(spec.depth).iter().map(|t| t.spec().clone()).collect();
+    let functions = if tools.is_empty() && spec.helpers.is_empty() {
+        Vec::new()
+    } else {
+        match repl.install(&tools, &spec.helpers).await.map_err(|e| Stop::sandbox("installing tools and helpers", e))? {
+            Ok(functions) => functions.into_iter().filter(|f| !tools.iter().any(|t| t.name == f.name)).collect(),
+            Err(message) => return Err(Stop::new(ErrorKind::Sandbox, format!("a helper failed to load: {message}"))),
+        }
+    };
+    let models: Vec<String> = shared.registry.names().map(str::to_owned).collect();
+    let sub_context_chars = shared.sub_context_chars();
+    let parts = PromptParts { sub_context_chars, models: &models, tools: &tools, functions: &functions };
+    let system = observe::system_prompt(&spec.system_prompt, &parts);
+    let first = notice("first", &[("contexts", &describe(&spec.contexts)), ("query", &spec.query)]);
+    let mut loop_state = Loop { messages: vec![Message::system(system), Message::user(first)], records };
+    drive(shared, state, repl.as_mut(), &spec, &mut loop_state).await
+}
+
+/// The conversation and records of a run's loop.
+struct Loop {
+    messages: Vec<Message>,
+    records: Arc<Mutex<Vec<Option<SubCall>>>>,
+}
+
+/// What running a reply's code produced.
+struct Ran {
+    blocks: Vec<CodeBlock>,
+    feedback: Vec<String>,
+    failed: bool,
+    answer: Option<JsonText>,
+}
+
+impl Shared {
+    /// The sub-model's window in characters.
+    pub(crate) fn sub_context_chars(&self) -> usize {
+        self.config.sub_context_chars.unwrap_or_else(|| {
+            self.registry
+                .get(self.config.sub_model())
+                .map_or(crate::registry::DEFAULT_CONTEXT_CHARS, |e| e.context_chars)
+        })
+    }
+}
+
+async fn drive(
+    shared: &Arc<Shared>,
+    state: &mut RunState,
+    repl: &mut dyn Repl,
+    spec: &RunSpec,
+    lp: &mut Loop,
+) -> Result<JsonText, Stop> {
+    let config = &shared.config;
     let mut streak = 0;
-    for iteration in 1..=max_iterations {
-        if depth == 0 {
-            shared.progress.iteration(iteration);
-        }
+    let mut silent_code: HashSet<String> = HashSet::new();
+    let sampling = if spec.depth == 0 { config.sampling.clone() } else { SamplingOptions::default() };
+    for iteration in 1..=spec.max_iterations {
+        spec.emitter.emit(|| EventKind::IterationStarted { iteration, max_iterations: spec.max_iterations });
         let started = Instant::now();
-        let reply = ask(shared, state, &model, &model_override, &messages, depth).await?;
-        state.iterations = iteration;
-        state.last_reply = Some(reply.text.clone());
-        let parsed = parse_reply(&reply.text);
-        let mut blocks = Vec::new();
-        let mut feedback = Vec::new();
-        let mut failed = false;
-        let mut answer = None;
-        for (index, code) in parsed.blocks.iter().enumerate() {
-            let outcome = sandbox.run_cell(code).await.map_err(sandbox_stop)?;
-            let calls = std::mem::take(&mut *records.lock().unwrap());
-            let locals = changed_locals(&mut sandbox, &outcome).await;
-            feedback.push(observation(index + 1, &outcome, config.max_output_chars));
-            failed |= outcome.error.is_some();
-            let final_value = outcome.final_value.clone();
-            blocks.push(CodeBlock { code: code.clone(), result: BlockResult::new(&outcome, locals, calls) });
-            if final_value.is_some() {
-                answer = final_value;
-                break;
+        let reply = ask(shared, state, spec, &lp.messages, &sampling, iteration).await?;
+        state.iterations_used.store(iteration, Ordering::Relaxed);
+        let cut_off = reply.finish_reason == FinishReason::Length;
+        let parsed = parse_reply(&reply.text, cut_off);
+        let mut notes = parsed.notes.clone();
+        if reply.text.trim().is_empty() {
+            let tool_calls = if reply.finish_reason == FinishReason::ToolCalls {
+                " (it asked for tool calls, which this loop does not take)"
+            } else {
+                ""
+            };
+            notes.push(notice("empty_reply", &[("tool_calls", tool_calls)]));
+        }
+        for note in &notes {
+            spec.emitter.emit(|| EventKind::Note { iteration, text: note.clone() });
+        }
+        let mut ran = run_blocks(shared, repl, spec, lp, &parsed.blocks, iteration, &mut silent_code).await?;
+        if ran.answer.is_none() {
+            take_text_final(repl, &parsed.final_answer, &mut ran).await?;
+        }
+        if parsed.blocks.is_empty() && parsed.final_answer.is_none() {
+            ran.failed = true;
+            if !reply.text.trim().is_empty() {
+                ran.feedback.push(notice("no_code", &[]));
             }
         }
-        if answer.is_none() {
-            match &parsed.final_answer {
-                Some(TextFinal::Value(value)) => answer = Some(value.clone()),
-                Some(TextFinal::Var(name)) => match sandbox.get_var(name).await {
-                    Ok(Some(value)) => answer = Some(value),
-                    Ok(None) => {
-                        failed = true;
-                        feedback.push(unknown_var(&mut sandbox, name).await);
-                    }
-                    // A value whose `repr` traps or hangs: the model hears of it.
-                    Err(e) => {
-                        failed = true;
-                        let cause = std::error::Error::source(&e).map(|s| format!(": {s}")).unwrap_or_default();
-                        feedback.push(format!("FINAL_VAR({name}) failed: {e}{cause}. The sandbox was restarted."));
-                    }
-                },
-                None if parsed.blocks.is_empty() => {
-                    failed = true;
-                    feedback.push(
-                        "Your reply had no ```repl block and no FINAL(...) line, so nothing ran. Write code in a \
-                         ```repl block, or give the answer with FINAL(...) on a line of its own."
-                            .to_owned(),
-                    );
-                }
-                None => {}
-            }
-        }
-        messages.push(Message::assistant(reply.text.clone()));
-        state.push(Iteration {
-            prompt: messages[..messages.len() - 1].to_vec(),
-            response: reply.text,
-            code_blocks: blocks,
-            final_answer: answer.clone(),
-            iteration_time: started.elapsed().as_secs_f64(),
-            depth,
-            usage: reply.usage,
-            error: None,
-        });
-        if let Some(answer) = answer {
+        let mut record = Iteration::new(iteration, lp.messages.clone(), spec.depth);
+        lp.messages.push(Message::assistant(reply.text.clone()));
+        record.response = reply.text;
+        record.code_blocks = ran.blocks;
+        record.set_answer(ran.answer.as_ref());
+        record.iteration_time = started.elapsed().as_secs_f64();
+        record.usage = reply.usage;
+        record.reasoning = reply.reasoning;
+        record.finish_reason = reply.finish_reason.as_str().to_owned();
+        record.notes = notes.clone();
+        state.last_reply = Some(record.response.clone());
+        state.push(record);
+        if let Some(answer) = ran.answer {
             return Ok(answer);
         }
-        streak = if failed { streak + 1 } else { 0 };
+        streak = if ran.failed { streak + 1 } else { 0 };
+        let mut feedback = notes;
+        feedback.extend(ran.feedback);
         if streak >= config.max_error_streak {
-            return Err(Stop::new(
-                ErrorKind::ErrorStreak,
-                format!("{streak} iterations in a row ended in errors (the limit is {})", config.max_error_streak),
-            ));
+            lp.messages.push(Message::user(feedback.join("\n\n")));
+            let why =
+                format!("{streak} iterations in a row ended in errors (the limit is {})", config.max_error_streak);
+            return last_request(shared, state, repl, spec, lp, ErrorKind::ErrorStreak, why, &mut silent_code).await;
         }
-        let remaining = max_iterations - iteration;
-        messages.push(Message::user(format!(
-            "{}\n\n{remaining} iteration(s) left. Continue on the query: {query}",
-            feedback.join("\n\n")
+        let remaining = (spec.max_iterations - iteration).to_string();
+        lp.messages.push(Message::user(notice(
+            "continue",
+            &[("feedback", &feedback.join("\n\n")), ("remaining", &remaining), ("query", &spec.query)],
         )));
     }
+    let why = format!("no final answer after {} iterations and a last request for one", spec.max_iterations);
+    last_request(shared, state, repl, spec, lp, ErrorKind::MaxIterations, why, &mut silent_code).await
+}
 
-    // Out of iterations: one last call asks for the answer.
-    messages.push(Message::user(config.prompts.final_answer.clone()));
+/// Out of iterations (or errors): one last call asks for the answer. A
+/// `repl` block in that reply runs (its `FINAL` counts); fence text is never
+/// taken as the answer.
+#[allow(clippy::too_many_arguments)]
+async fn last_request(
+    shared: &Arc<Shared>,
+    state: &mut RunState,
+    repl: &mut dyn Repl,
+    spec: &RunSpec,
+    lp: &mut Loop,
+    kind: ErrorKind,
+    why: String,
+    silent_code: &mut HashSet<String>,
+) -> Result<JsonText, Stop> {
+    match lp.messages.last_mut() {
+        Some(last) if last.role == rlm_core::Role::User => {
+            last.content.push_str("\n\n");
+            last.content.push_str(&shared.config.prompts.final_answer);
+        }
+        _ => lp.messages.push(Message::user(shared.config.prompts.final_answer.clone())),
+    }
     let started = Instant::now();
-    let reply = ask(shared, state, &model, &model_override, &messages, depth).await?;
-    state.last_reply = Some(reply.text.clone());
-    let answer = match parse_reply(&reply.text).final_answer {
-        Some(TextFinal::Value(value)) => Some(value),
-        Some(TextFinal::Var(name)) => sandbox.get_var(&name).await.ok().flatten(),
-        None => None,
-    };
-    state.push(Iteration {
-        prompt: messages,
-        response: reply.text,
-        code_blocks: Vec::new(),
-        final_answer: answer.clone(),
-        iteration_time: started.elapsed().as_secs_f64(),
-        depth,
-        usage: reply.usage,
-        error: answer.is_none().then(|| "no final answer after the last iteration".to_owned()),
-    });
-    answer.ok_or_else(|| {
-        Stop::new(
-            ErrorKind::MaxIterations,
-            format!("no final answer after {max_iterations} iterations and a last request for one"),
-        )
-    })
+    let sampling = if spec.depth == 0 { shared.config.sampling.clone() } else { SamplingOptions::default() };
+    let reply = ask(shared, state, spec, &lp.messages, &sampling, 0).await?;
+    let parsed = parse_reply(&reply.text, reply.finish_reason == FinishReason::Length);
+    let mut ran = run_blocks(shared, repl, spec, lp, &parsed.blocks, 0, silent_code).await?;
+    if ran.answer.is_none() {
+        take_text_final(repl, &parsed.final_answer, &mut ran).await?;
+    }
+    let mut record = Iteration::new(state.trajectory.iterations.len() as u32 + 1, lp.messages.clone(), spec.depth);
+    record.response = reply.text;
+    record.code_blocks = ran.blocks;
+    record.set_answer(ran.answer.as_ref());
+    record.iteration_time = started.elapsed().as_secs_f64();
+    record.usage = reply.usage;
+    record.reasoning = reply.reasoning;
+    record.finish_reason = reply.finish_reason.as_str().to_owned();
+    record.notes = parsed.notes;
+    if ran.answer.is_none() {
+        record.error = Some(format!("{kind}: {why}"));
+    }
+    state.last_reply = Some(record.response.clone());
+    state.push(record);
+    ran.answer.ok_or_else(|| Stop::new(kind, why))
 }
 
 /// One model call of a run. A failure is logged as an iteration of its own
@@ -308,92 +479,100 @@ async fn drive(shared: &Arc<Shared>, state: &mut RunState, spec: RunSpec) -> Res
 async fn ask(
     shared: &Shared,
     state: &mut RunState,
-    model: &Arc<dyn Model>,
-    model_override: &Option<String>,
+    spec: &RunSpec,
     messages: &[Message],
-    depth: u32,
+    sampling: &SamplingOptions,
+    iteration: u32,
 ) -> Result<ModelReply, Stop> {
     let started = Instant::now();
-    let request = ModelRequest { messages: messages.to_vec(), model: model_override.clone() };
-    shared.call_model(model, request, depth).await.inspect_err(|stop| {
-        state.push(Iteration {
-            prompt: messages.to_vec(),
-            response: String::new(),
-            code_blocks: Vec::new(),
-            final_answer: None,
-            iteration_time: started.elapsed().as_secs_f64(),
-            depth,
-            usage: Default::default(),
-            error: Some(format!("{}: {}", stop.kind, stop.message)),
-        })
-    })
+    let result = shared.call_model(&spec.model, messages.to_vec(), sampling, spec.depth, &spec.emitter).await;
+    match result {
+        Ok(reply) => {
+            spec.emitter.emit(|| EventKind::ModelReply {
+                iteration,
+                text: reply.text.clone(),
+                reasoning: reply.reasoning.clone(),
+                usage: reply.usage,
+                finish_reason: reply.finish_reason.as_str().to_owned(),
+            });
+            Ok(reply)
+        }
+        Err(stop) => {
+            let mut record =
+                Iteration::new(state.trajectory.iterations.len() as u32 + 1, messages.to_vec(), spec.depth);
+            record.iteration_time = started.elapsed().as_secs_f64();
+            let cause = stop.source.as_ref().map(|s| format!(": {s}")).unwrap_or_default();
+            record.error = Some(format!("{}: {}{cause}", stop.kind, stop.message));
+            state.push(record);
+            Err(stop)
+        }
+    }
 }
 
-async fn changed_locals(sandbox: &mut Sandbox, outcome: &CellOutcome) -> Map<String, Value> {
-    if outcome.changed_vars.is_empty() {
-        return Map::new();
+/// Runs a reply's blocks in order, stopping at the first that gives an answer.
+async fn run_blocks(
+    shared: &Arc<Shared>,
+    repl: &mut dyn Repl,
+    spec: &RunSpec,
+    lp: &mut Loop,
+    blocks: &[String],
+    iteration: u32,
+    silent_code: &mut HashSet<String>,
+) -> Result<Ran, Stop> {
+    let mut ran = Ran { blocks: Vec::new(), feedback: Vec::new(), failed: false, answer: None };
+    for (index, code) in blocks.iter().enumerate() {
+        let block = index + 1;
+        spec.emitter.emit(|| EventKind::CodeStarted { iteration, block, code: code.clone() });
+        let deadline = shared.budget.deadline();
+        let cell = repl.run_cell(code, deadline);
+        let outcome = tokio::select! {
+            outcome = cell => outcome.map_err(|e| Stop::sandbox("running a cell", e))?,
+            _ = shared.cancel.cancelled() => return Err(Stop::cancelled()),
+        };
+        let calls: Vec<SubCall> = std::mem::take(&mut *lp.records.lock().unwrap()).into_iter().flatten().collect();
+        spec.emitter.emit(|| EventKind::CodeFinished {
+            iteration,
+            block,
+            stdout: outcome.stdout.clone(),
+            stderr: outcome.stderr.clone(),
+            error: outcome.error.as_ref().map(|e| e.kind),
+            state_lost: outcome.state_lost,
+            seconds: outcome.elapsed.as_secs_f64(),
+        });
+        let repeated = observe::is_silent(&outcome) && !silent_code.insert(code.trim().to_owned());
+        ran.feedback.push(observation(block, &outcome, shared.config.max_output_chars, repeated));
+        ran.failed |= outcome.error.is_some();
+        let answer = outcome.final_value.clone();
+        ran.blocks.push(CodeBlock { code: code.clone(), result: BlockResult::new(&outcome, calls) });
+        if answer.is_some() {
+            ran.answer = answer;
+            break;
+        }
+        shared.budget.check_time()?;
     }
-    let types = sandbox.list_vars().await.unwrap_or_default();
-    types
-        .into_iter()
-        .filter(|v| outcome.changed_vars.contains(&v.name))
-        .map(|v| (v.name, Value::String(format!("<{}>", v.type_name))))
-        .collect()
+    Ok(ran)
 }
 
-async fn unknown_var(sandbox: &mut Sandbox, name: &str) -> String {
-    let vars = sandbox.list_vars().await.unwrap_or_default();
-    let names: Vec<_> = vars.into_iter().map(|v| v.name).collect();
-    format!(
-        "FINAL_VAR({name}): there is no variable named `{name}`. Available variables: {}.",
-        if names.is_empty() { "(none)".to_owned() } else { names.join(", ") }
-    )
-}
-
-/// What the model sees of one block's run.
-fn observation(index: usize, outcome: &CellOutcome, max_chars: usize) -> String {
-    let mut text = format!("Block {index}");
-    match &outcome.error {
-        None => text.push_str(" ran."),
-        Some(e) => text.push_str(&format!(" stopped early ({}).", e.kind.as_str())),
+/// Takes a text `FINAL(...)` / `FINAL_VAR(...)` as the answer, or tells the
+/// model why it could not be.
+async fn take_text_final(repl: &mut dyn Repl, text: &Option<TextFinal>, ran: &mut Ran) -> Result<(), Stop> {
+    match text {
+        Some(TextFinal::Text(answer)) => ran.answer = Some(JsonText::string(answer)),
+        Some(TextFinal::Var(name)) => match repl.get_var(name).await {
+            Ok(Ok(value)) => ran.answer = Some(value),
+            Ok(Err(reason)) => {
+                ran.failed = true;
+                ran.feedback.push(notice("unknown_var", &[("name", name), ("reason", &reason)]));
+            }
+            // A value whose `repr` traps or hangs: the sandbox was replaced.
+            Err(e) => {
+                ran.failed = true;
+                let cause = std::error::Error::source(&e).map(|s| format!(": {s}")).unwrap_or_default();
+                ran.feedback.push(notice("unknown_var", &[("name", name), ("reason", &format!("{e}{cause}"))]));
+                ran.feedback.push(notice("state_lost", &[]));
+            }
+        },
+        None => {}
     }
-    if !outcome.stdout.is_empty() {
-        text.push_str("\nstdout:\n");
-        text.push_str(&truncate_middle(&outcome.stdout, max_chars));
-    }
-    if !outcome.stderr.is_empty() {
-        text.push_str("\nstderr:\n");
-        text.push_str(&truncate_middle(&outcome.stderr, max_chars));
-    }
-    if outcome.stdout.is_empty() && outcome.stderr.is_empty() {
-        text.push_str("\n(no output)");
-    }
-    if !outcome.changed_vars.is_empty() {
-        text.push_str(&format!("\nVariables changed: {}", outcome.changed_vars.join(", ")));
-    }
-    text
-}
-
-/// Keeps the head and tail of `text` within `max` characters, with a marker
-/// that says how many were cut.
-pub(crate) fn truncate_middle(text: &str, max: usize) -> String {
-    let count = text.chars().count();
-    if count <= max {
-        return text.to_owned();
-    }
-    let head: String = text.chars().take(max / 2).collect();
-    let tail: String = text.chars().skip(count - (max - max / 2)).collect();
-    format!("{head}\n[... {} characters cut ...]\n{tail}", count - max)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::truncate_middle;
-
-    #[test]
-    fn truncation_keeps_head_and_tail_and_counts_the_cut() {
-        assert_eq!(truncate_middle("short", 10), "short");
-        let text: String = ('a'..='z').collect();
-        assert_eq!(truncate_middle(&text, 10), "abcde\n[... 16 characters cut ...]\nvwxyz");
-    }
+    Ok(())
 }

@@ -2,11 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use rlm_llm::TokenUsage;
-use serde::Serialize;
+use rlm_core::TokenUsage;
+use serde::{Deserialize, Serialize};
 
 /// Prices of one model, in dollars per million tokens.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Price {
     /// Dollars per million input tokens.
     pub input_per_mtok: f64,
@@ -15,7 +15,8 @@ pub struct Price {
 }
 
 impl Price {
-    fn cost(&self, tokens: TokenUsage) -> f64 {
+    /// The cost of `tokens` at this price.
+    pub fn cost(&self, tokens: TokenUsage) -> f64 {
         (tokens.input_tokens as f64 * self.input_per_mtok + tokens.output_tokens as f64 * self.output_per_mtok) / 1e6
     }
 }
@@ -29,7 +30,7 @@ pub struct UsageTotals {
     pub input_tokens: u64,
     /// Output tokens.
     pub output_tokens: u64,
-    /// Dollars, when every call in the slice had a price.
+    /// Dollars, when every call in the slice had a price or a reported cost.
     pub cost: Option<f64>,
 }
 
@@ -57,23 +58,47 @@ impl UsageTotals {
 pub struct Usage {
     /// Everything together.
     pub total: UsageTotals,
-    /// By model name.
+    /// By model name (as the registry names it).
     pub by_model: BTreeMap<String, UsageTotals>,
     /// By depth: 0 is the root's own calls, 1 the calls its code made, ...
     pub by_depth: BTreeMap<u32, UsageTotals>,
+    /// Dollars of the calls whose cost is known.
+    pub known_cost: f64,
 }
 
 impl Usage {
-    pub(crate) fn record(&mut self, model: &str, depth: u32, tokens: TokenUsage, price: Option<&Price>) {
-        let cost = price.map(|p| p.cost(tokens));
+    /// Counts one call of `model` at `depth`.
+    pub fn record(&mut self, model: &str, depth: u32, tokens: TokenUsage, cost: Option<f64>) {
         self.total.add(tokens, cost);
         self.by_model.entry(model.to_owned()).or_default().add(tokens, cost);
         self.by_depth.entry(depth).or_default().add(tokens, cost);
+        self.known_cost += cost.unwrap_or(0.0);
     }
 
-    /// Dollars spent on the calls that had a price.
-    pub fn known_cost(&self) -> f64 {
-        self.by_model.values().filter_map(|u| u.cost).sum()
+    /// Adds another run's usage (a candidate, a session's earlier queries).
+    pub fn merge(&mut self, other: &Usage) {
+        fn add(into: &mut UsageTotals, from: &UsageTotals) {
+            let first = into.calls == 0;
+            into.calls += from.calls;
+            into.input_tokens += from.input_tokens;
+            into.output_tokens += from.output_tokens;
+            into.cost = match (first, into.cost, from.cost) {
+                (true, _, c) => c,
+                (false, Some(a), Some(b)) => Some(a + b),
+                _ => None,
+            };
+        }
+        if other.total.calls == 0 {
+            return;
+        }
+        add(&mut self.total, &other.total);
+        for (model, totals) in &other.by_model {
+            add(self.by_model.entry(model.clone()).or_default(), totals);
+        }
+        for (depth, totals) in &other.by_depth {
+            add(self.by_depth.entry(*depth).or_default(), totals);
+        }
+        self.known_cost += other.known_cost;
     }
 }
 
@@ -85,14 +110,19 @@ mod tests {
     fn usage_adds_up_by_model_and_depth() {
         let mut usage = Usage::default();
         let price = Price { input_per_mtok: 1.0, output_per_mtok: 2.0 };
-        usage.record("big", 0, TokenUsage { input_tokens: 1_000_000, output_tokens: 0 }, Some(&price));
-        usage.record("small", 1, TokenUsage { input_tokens: 10, output_tokens: 5 }, None);
-        usage.record("big", 1, TokenUsage { input_tokens: 0, output_tokens: 500_000 }, Some(&price));
+        let big = |i, o| TokenUsage { input_tokens: i, output_tokens: o };
+        usage.record("big", 0, big(1_000_000, 0), Some(price.cost(big(1_000_000, 0))));
+        usage.record("small", 1, big(10, 5), None);
+        usage.record("big", 1, big(0, 500_000), Some(price.cost(big(0, 500_000))));
         assert_eq!(usage.total.calls, 3);
         assert_eq!(usage.total.tokens(), 1_500_015);
         assert_eq!(usage.total.cost, None, "one call had no price");
         assert_eq!(usage.by_model["big"].cost, Some(2.0));
-        assert_eq!(usage.known_cost(), 2.0);
+        assert_eq!(usage.known_cost, 2.0);
         assert_eq!(usage.by_depth[&1].calls, 2);
+        let mut twice = usage.clone();
+        twice.merge(&usage);
+        assert_eq!(twice.total.calls, 6);
+        assert_eq!(twice.known_cost, 4.0);
     }
 }
