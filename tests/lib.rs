@@ -6,11 +6,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use rlm_core::{CallHandler, HostCall, JsonText, Model, NoBackend};
 use rlm_engine::{Rlm, RlmBuilder};
-use rlm_llm::{ApiKey, Client, ClientConfig, Model, Provider, RetryPolicy};
-use rlm_sandbox::{Limits, NoBackend, Runtime, RuntimeConfig, Sandbox, SubcallError, SubcallHandler};
+use rlm_llm::{ApiKey, Client, ClientConfig, Provider, RetryPolicy};
+use rlm_sandbox::{Limits, Runtime, RuntimeConfig, Sandbox};
 use rlm_test_support::MockLlm;
-use serde_json::Value;
 
 /// The runtime every test shares, so the guest is compiled or loaded once.
 pub fn runtime() -> &'static Runtime {
@@ -24,14 +24,14 @@ pub async fn sandbox() -> Sandbox {
 }
 
 /// A sandbox with the given limits and handler.
-pub async fn sandbox_with(limits: Limits, handler: Arc<dyn SubcallHandler>) -> Sandbox {
+pub async fn sandbox_with(limits: Limits, handler: Arc<dyn CallHandler>) -> Sandbox {
     runtime().sandbox(limits, handler).await.expect("a sandbox starts")
 }
 
-/// A handler that answers `llm_query` with `echo:<prompt>` after `delay`
-/// and `rlm_query` with `{"child": <context>}`, and counts what it sees.
-/// A prompt containing `FAIL` fails; a prompt `RAW:<text>` is answered with
-/// `<text>` as it is.
+/// A handler that answers `llm_query` with `echo:<prompt>` after `delay`,
+/// `rlm_query` with `{"child": <context>}` and a tool `t` with its
+/// arguments, and counts what it sees. A prompt containing `FAIL` fails; a
+/// prompt `RAW:<text>` is answered with `<text>` as it is.
 #[derive(Debug, Default)]
 pub struct RecordingHandler {
     /// How long each call waits before answering.
@@ -40,9 +40,9 @@ pub struct RecordingHandler {
     pub in_flight: AtomicUsize,
     /// The most calls that ever ran at once.
     pub max_in_flight: AtomicUsize,
-    /// Every single call, in the order it started.
+    /// Every call, in the order it arrived.
     pub calls: Mutex<Vec<String>>,
-    /// Sizes of the batched calls the host received.
+    /// Sizes of the batches the host received.
     pub batches: Mutex<Vec<usize>>,
 }
 
@@ -52,11 +52,26 @@ impl RecordingHandler {
         Arc::new(RecordingHandler { delay, ..Default::default() })
     }
 
-    fn answer<T: Send + 'static>(
-        self: &Arc<Self>,
-        label: String,
-        reply: Result<T, SubcallError>,
-    ) -> BoxFuture<'static, Result<T, SubcallError>> {
+    fn answer(self: &Arc<Self>, call: HostCall) -> BoxFuture<'static, Result<JsonText, String>> {
+        let (label, reply) = match call {
+            HostCall::Llm { prompt, .. } => {
+                let reply = if prompt.contains("FAIL") {
+                    Err(format!("model refused {prompt:?}"))
+                } else if let Some(raw) = prompt.strip_prefix("RAW:") {
+                    Ok(JsonText::string(raw))
+                } else {
+                    Ok(JsonText::string(&format!("echo:{prompt}")))
+                };
+                (prompt, reply)
+            }
+            HostCall::Rlm { context, .. } => {
+                let label = context.as_prompt().to_owned();
+                let reply = JsonText::parse(&format!("{{\"child\": {}}}", context.to_json()), usize::MAX).unwrap();
+                (label, Ok(reply))
+            }
+            HostCall::Tool { name, args } => (format!("tool:{name}"), Ok(args)),
+            other => (format!("{other:?}"), Err("unsupported".into())),
+        };
         let this = self.clone();
         this.calls.lock().unwrap().push(label);
         Box::pin(async move {
@@ -74,31 +89,11 @@ impl RecordingHandler {
 #[derive(Debug)]
 pub struct Shared(pub Arc<RecordingHandler>);
 
-impl SubcallHandler for Shared {
-    fn llm_query(&self, prompt: String, _model: Option<String>) -> BoxFuture<'static, Result<String, SubcallError>> {
-        let reply = if prompt.contains("FAIL") {
-            Err(SubcallError::new(format!("model refused {prompt:?}")))
-        } else if let Some(raw) = prompt.strip_prefix("RAW:") {
-            Ok(raw.to_owned())
-        } else {
-            Ok(format!("echo:{prompt}"))
-        };
-        self.0.answer(prompt, reply)
-    }
-
-    fn rlm_query(&self, context: Value, _model: Option<String>) -> BoxFuture<'static, Result<Value, SubcallError>> {
-        let reply = Ok(serde_json::json!({ "child": context }));
-        self.0.answer(context.to_string(), reply)
-    }
-
-    fn llm_query_batched(
-        &self,
-        prompts: Vec<String>,
-        model: Option<String>,
-    ) -> BoxFuture<'static, Vec<Result<String, SubcallError>>> {
-        self.0.batches.lock().unwrap().push(prompts.len());
-        let calls: Vec<_> = prompts.into_iter().map(|p| self.llm_query(p, model.clone())).collect();
-        Box::pin(futures::future::join_all(calls))
+impl CallHandler for Shared {
+    fn call(&self, calls: Vec<HostCall>) -> BoxFuture<'static, Vec<Result<JsonText, String>>> {
+        self.0.batches.lock().unwrap().push(calls.len());
+        let answers: Vec<_> = calls.into_iter().map(|c| self.0.answer(c)).collect();
+        Box::pin(futures::future::join_all(answers))
     }
 }
 
@@ -126,7 +121,12 @@ pub fn mock_client(mock: &MockLlm, provider: Provider, model: &str) -> Client {
 pub fn rlm_for(mock: &MockLlm) -> RlmBuilder {
     let root: Arc<dyn Model> = Arc::new(mock_client(mock, Provider::OpenAi, "mock-root"));
     let sub: Arc<dyn Model> = Arc::new(mock_client(mock, Provider::OpenAi, "mock-sub"));
-    Rlm::builder().runtime(runtime().clone()).root(root).sub(sub)
+    Rlm::builder().sandboxes(Arc::new(runtime().clone())).root(root).sub(sub)
+}
+
+/// The answer of a completion as a JSON value.
+pub fn answer(done: &rlm_engine::Completion) -> serde_json::Value {
+    done.answer.as_ref().expect("the run has an answer").to_value()
 }
 
 /// Wraps code in a ```repl fence, as a model reply.

@@ -6,7 +6,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use rlm_llm::{ApiKey, Client, ClientConfig, Model, Provider};
+use rlm_core::Model;
+use rlm_engine::{Rlm, RlmBuilder};
+use rlm_llm::{ApiKey, Client, ClientConfig, Provider};
+use rlm_sandbox::{Runtime, RuntimeConfig};
 use serde_json::{Value, json};
 
 /// Where the examples send their model calls.
@@ -25,9 +28,17 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// An RLM builder with the root and sub models and a sandbox runtime;
+    /// the key comes from `$OPENAI_API_KEY` if set.
+    pub fn rlm(&self) -> anyhow::Result<RlmBuilder> {
+        let (root, sub) = self.models()?;
+        let runtime = Runtime::new(RuntimeConfig::default())?;
+        Ok(Rlm::builder().sandboxes(Arc::new(runtime)).root(root).sub(sub))
+    }
+
     /// The root and sub models; the key comes from `$OPENAI_API_KEY` if set.
     pub fn models(&self) -> anyhow::Result<(Arc<dyn Model>, Arc<dyn Model>)> {
-        let key = std::env::var("OPENAI_API_KEY").ok().filter(|k| !k.is_empty()).map(ApiKey::new);
+        let key = std::env::var(rlm_core::env::OPENAI_API_KEY).ok().filter(|k| !k.is_empty()).map(ApiKey::new);
         let client = |model: &str| -> anyhow::Result<Arc<dyn Model>> {
             let mut config = ClientConfig::new(Provider::OpenAi, model);
             config.base_url = self.base_url.clone();
@@ -116,7 +127,8 @@ pub fn averages_match(answer: &Value, expected: &BTreeMap<String, u64>) -> bool 
     let Some(map) = answer.as_object() else { return false };
     map.len() == expected.len()
         && expected.iter().all(|(dept, want)| {
-            let got = map.get(dept).and_then(|v| v.as_f64().or_else(|| v.as_str()?.replace([',', '$'], "").parse().ok()));
+            let got =
+                map.get(dept).and_then(|v| v.as_f64().or_else(|| v.as_str()?.replace([',', '$'], "").parse().ok()));
             got.is_some_and(|g| (g - *want as f64).abs() <= 1.0)
         })
 }

@@ -1,6 +1,6 @@
 use rlm_examples::{averages_match, employees, haystack};
 use rlm_test_support::{MockLlm, MockReply};
-use rlm_tests::{repl, rlm_for};
+use rlm_tests::{answer, repl, rlm_for};
 use serde_json::json;
 
 #[tokio::test]
@@ -10,11 +10,13 @@ async fn needle_in_a_haystack_is_found_with_code() {
     let mock = MockLlm::builder()
         .script([
             MockReply::text(repl("print(type(context).__name__, len(context))\nprint(context[:200])")),
-            MockReply::text(repl("import re\nm = re.search(r'magic number is (\\d+)', context)\nFINAL(int(m.group(1)))")),
+            MockReply::text(repl(
+                "import re\nm = re.search(r'magic number is (\\d+)', context)\nFINAL(int(m.group(1)))",
+            )),
         ])
         .start();
     let done = rlm_for(&mock).build().unwrap().completion(text, "What is the magic number?").await.unwrap();
-    assert_eq!(done.answer, json!(needle));
+    assert_eq!(answer(&done), json!(needle));
     assert!(!mock.requests()[1].body.to_string().contains(&needle.to_string()), "the needle never reached the model");
 }
 
@@ -24,7 +26,7 @@ async fn salary_aggregation_is_exact_with_code_and_checked_by_sub_calls() {
     let code = "from collections import defaultdict\nacc = defaultdict(list)\nfor r in context:\n    acc[r['department']].append(r['salary'])\navg = {d: round(sum(v) / len(v)) for d, v in acc.items()}\nnote = llm_query(f'Check these averages: {avg}')\nFINAL_VAR('avg')";
     let mock = MockLlm::builder().script([MockReply::text(repl(code)), MockReply::text("looks right")]).start();
     let done = rlm_for(&mock).build().unwrap().completion(records, "Average salary per department?").await.unwrap();
-    assert!(averages_match(&done.answer, &expected), "{} vs {expected:?}", done.answer);
+    assert!(averages_match(&answer(&done), &expected), "{} vs {expected:?}", answer(&done));
     assert_eq!(done.sub_calls, 1);
 }
 

@@ -1,7 +1,7 @@
 //! The JSONL log has the shape of the official `rlms` logger.
 
 use rlm_test_support::{MockLlm, MockReply};
-use rlm_tests::{repl, rlm_for};
+use rlm_tests::{answer, repl, rlm_for};
 use serde_json::Value;
 
 #[tokio::test]
@@ -22,7 +22,7 @@ async fn the_jsonl_log_parses_and_matches_the_rlms_format() {
         })
         .start();
     let done = rlm_for(&mock).log_dir(dir.path()).build().unwrap().completion("ctx", "q").await.unwrap();
-    assert_eq!(done.answer, serde_json::json!(["hello", "child task"]));
+    assert_eq!(answer(&done), serde_json::json!(["hello", "child task"]));
 
     let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(files.len(), 1);
@@ -37,7 +37,17 @@ async fn the_jsonl_log_parses_and_matches_the_rlms_format() {
 
     let meta = &lines[0];
     assert_eq!(meta["type"], "metadata");
-    for key in ["timestamp", "root_model", "max_depth", "max_iterations", "backend", "backend_kwargs", "environment_type", "environment_kwargs", "other_backends"] {
+    for key in [
+        "timestamp",
+        "root_model",
+        "max_depth",
+        "max_iterations",
+        "backend",
+        "backend_kwargs",
+        "environment_type",
+        "environment_kwargs",
+        "other_backends",
+    ] {
         assert!(meta.get(key).is_some(), "metadata lacks {key}: {meta}");
     }
     assert_eq!(meta["root_model"], "mock-root");
@@ -68,8 +78,16 @@ async fn the_jsonl_log_parses_and_matches_the_rlms_format() {
     }
     assert_eq!(calls[0]["kind"], "llm");
     assert_eq!(calls[1]["kind"], "rlm");
-    let child = &calls[1]["trajectory"];
-    assert_eq!(child["depth"], 1);
+    assert_eq!(calls[0]["response"], "hello");
+    let child = &calls[1]["metadata"];
+    assert_eq!(child["run_metadata"]["depth"], 1);
+    assert_eq!(child["run_metadata"]["root_model"], "mock-sub");
+    assert_eq!(child["iterations"][0]["type"], "iteration");
     assert_eq!(child["iterations"][0]["final_answer"], "child task");
-    assert_eq!(lines[2]["final_answer"], serde_json::json!(["hello", "child task"]));
+    // Every final answer is a string, as rlms writes it; the value is under `answer`.
+    assert_eq!(lines[2]["final_answer"], r#"["hello", "child task"]"#);
+    assert_eq!(lines[2]["answer"], serde_json::json!(["hello", "child task"]));
+    assert_eq!(lines[2]["code_blocks"][0]["result"]["final_answer"], r#"["hello", "child task"]"#);
+    assert_eq!(meta["max_depth"], 2, "rlms counts the root: one sub-RLM level is max_depth 2");
+    assert_eq!(meta["sub_rlm_levels"], 1);
 }

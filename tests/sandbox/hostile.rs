@@ -1,7 +1,7 @@
 //! Each hostile program is contained with a clear error, nothing of the host
 //! leaks, and the sandbox keeps working afterwards.
 
-use rlm_sandbox::{CellOutcome, ErrorKind, Sandbox};
+use rlm_sandbox::{CellErrorKind, CellOutcome, Sandbox};
 use rlm_tests::sandbox;
 
 async fn run(sb: &mut Sandbox, code: &str) -> CellOutcome {
@@ -12,7 +12,7 @@ async fn run(sb: &mut Sandbox, code: &str) -> CellOutcome {
 }
 
 fn assert_raises(out: &CellOutcome, needle: &str) {
-    assert_eq!(out.error.as_ref().map(|e| e.kind), Some(ErrorKind::Exception), "{out:?}");
+    assert_eq!(out.error.as_ref().map(|e| e.kind), Some(CellErrorKind::Exception), "{out:?}");
     assert!(out.stderr.contains(needle), "expected {needle:?} in:\n{}", out.stderr);
 }
 
@@ -23,7 +23,9 @@ async fn reading_host_files_fails() {
         let out = run(&mut sb, &format!("print(open({path:?}).read())")).await;
         assert!(out.stdout.is_empty(), "{path} leaked: {}", out.stdout);
         assert!(
-            out.stderr.contains("FileNotFoundError") || out.stderr.contains("PermissionError") || out.stderr.contains("OSError"),
+            out.stderr.contains("FileNotFoundError")
+                || out.stderr.contains("PermissionError")
+                || out.stderr.contains("OSError"),
             "{path}: {}",
             out.stderr
         );
@@ -75,7 +77,9 @@ async fn no_connection_reaches_a_listening_host_port() {
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port();
     let mut sb = sandbox().await;
-    let out = run(&mut sb, &format!("import urllib.request\nurllib.request.urlopen('http://127.0.0.1:{port}/', timeout=1)")).await;
+    let out =
+        run(&mut sb, &format!("import urllib.request\nurllib.request.urlopen('http://127.0.0.1:{port}/', timeout=1)"))
+            .await;
     assert!(out.error.is_some(), "{out:?}");
     let out = run(&mut sb, &format!("import asyncio\nawait asyncio.open_connection('127.0.0.1', {port})")).await;
     assert!(out.error.is_some(), "{out:?}");
@@ -141,19 +145,20 @@ async fn exiting_the_interpreter_is_contained() {
 async fn damaging_the_driver_replaces_the_instance() {
     let mut sb = sandbox().await;
     sb.run_cell("survivor = 1").await.unwrap();
-    let out = sb.run_cell("import inspect\ninspect.ismodule = None").await.unwrap();
-    assert_eq!(out.error.as_ref().map(|e| e.kind), Some(ErrorKind::Trap), "{out:?}");
-    assert!(out.stderr.contains("the REPL driver failed"), "{}", out.stderr);
+    let out = sb.run_cell("import state\nstate._state = None").await.unwrap();
+    assert_eq!(out.error.as_ref().map(|e| e.kind), Some(CellErrorKind::Trap), "{out:?}");
+    assert!(out.error.as_ref().unwrap().message.contains("the REPL driver failed"), "{out:?}");
     assert!(out.state_lost);
     let out = sb.run_cell("print('survivor' in globals())").await.unwrap();
     assert_eq!(out.stdout, "False\n");
 }
 
 #[tokio::test]
-async fn a_hostile_repr_cannot_hang_or_crash_reading_a_variable() {
-    let limits = rlm_sandbox::Limits { timeout: std::time::Duration::from_millis(300), ..Default::default() };
+async fn a_hostile_value_cannot_hang_or_crash_reading_a_variable() {
+    let limits = rlm_sandbox::Limits::default().timeout(std::time::Duration::from_millis(300));
     let mut sb = rlm_tests::sandbox_with(limits, std::sync::Arc::new(rlm_sandbox::NoBackend)).await;
-    let code = "import select\nclass Blocks:\n    def __repr__(self):\n        select.select([], [], [], 30)\n        return 'x'\nclass Spins:\n    def __repr__(self):\n        while True:\n            pass\nb = Blocks()\ns = Spins()";
+    // A set is sorted on its way out: its items' `__lt__` is model code.
+    let code = "import select\nclass Blocks:\n    def __lt__(self, other):\n        select.select([], [], [], 30)\n        return True\n    def __hash__(self):\n        return id(self)\nclass Spins:\n    def __lt__(self, other):\n        while True:\n            pass\n    def __hash__(self):\n        return id(self)\nb = {Blocks(), Blocks()}\ns = {Spins(), Spins()}";
     assert!(sb.run_cell(code).await.unwrap().is_ok());
     for name in ["b", "s"] {
         let started = std::time::Instant::now();

@@ -39,10 +39,7 @@ print('é'.encode('latin-1'), 'x'.encode('utf-16-le'))
 "#;
     let out = sb.run_cell(code).await.unwrap();
     assert!(out.is_ok(), "{}", out.stderr);
-    assert_eq!(
-        out.stdout,
-        "6\n2024-01-02\n3.3\n2d711642\n2\n['1', '2']\nhi\nTrue\nb'\\xe9' b'x\\x00'\n"
-    );
+    assert_eq!(out.stdout, "6\n2024-01-02\n3.3\n2d711642\n2\n['1', '2']\nhi\nTrue\nb'\\xe9' b'x\\x00'\n");
 }
 
 #[tokio::test]

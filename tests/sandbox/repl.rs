@@ -1,13 +1,21 @@
-use rlm_sandbox::{Context, ErrorKind};
+use rlm_sandbox::{CellErrorKind, CellOutcome, Context};
 use rlm_tests::sandbox;
-use serde_json::json;
+use serde_json::{Value, json};
+
+fn names(out: &CellOutcome) -> Vec<&str> {
+    out.changed_vars.iter().map(|v| v.name.as_str()).collect()
+}
+
+fn final_of(out: &CellOutcome) -> Option<Value> {
+    out.final_value.as_ref().map(|v| v.to_value())
+}
 
 #[tokio::test]
 async fn variables_functions_and_imports_persist_across_cells() {
     let mut sb = sandbox().await;
     let out = sb.run_cell("import re\nx = 41\ndef inc(v):\n    return v + 1").await.unwrap();
     assert!(out.is_ok(), "{out:?}");
-    assert_eq!(out.changed_vars, vec!["inc", "x"]);
+    assert_eq!(names(&out), vec!["inc", "x"]);
     let out = sb.run_cell("print(inc(x), re.sub('a', 'b', 'aa'))").await.unwrap();
     assert_eq!(out.stdout, "42 bb\n");
     assert!(!out.state_lost);
@@ -19,7 +27,7 @@ async fn a_new_sandbox_sees_nothing_of_another() {
     let mut b = sandbox().await;
     a.run_cell("secret = 'from a'").await.unwrap();
     let out = b.run_cell("print(secret)").await.unwrap();
-    assert_eq!(out.error.as_ref().map(|e| e.kind), Some(ErrorKind::Exception));
+    assert_eq!(out.error.as_ref().map(|e| e.kind), Some(CellErrorKind::Exception));
     assert!(out.stderr.contains("NameError: name 'secret' is not defined"), "{}", out.stderr);
     assert_eq!(b.list_vars().await.unwrap(), vec![]);
 }
@@ -39,23 +47,23 @@ async fn a_traceback_shows_only_the_cells_frames_and_earlier_effects_persist() {
     sb.run_cell("def boom(n):\n    return 1 / n").await.unwrap();
     let out = sb.run_cell("a = 1\nprint('before')\nb = boom(0)\nc = 3").await.unwrap();
     let err = out.error.as_ref().expect("the cell fails");
-    assert_eq!(err.kind, ErrorKind::Exception);
+    assert_eq!(err.kind, CellErrorKind::Exception);
     assert_eq!(out.stdout, "before\n");
     assert!(out.stderr.contains("ZeroDivisionError: division by zero"), "{}", out.stderr);
     assert!(out.stderr.contains("b = boom(0)"), "the failing line is shown: {}", out.stderr);
     assert!(out.stderr.contains("return 1 / n"), "{}", out.stderr);
     assert!(!out.stderr.contains("app.py"), "driver frames leak: {}", out.stderr);
     assert!(!out.stderr.contains("wit_world"), "driver frames leak: {}", out.stderr);
-    assert_eq!(out.changed_vars, vec!["a"], "a half-run cell reports what it changed");
-    assert_eq!(sb.get_var("a").await.unwrap(), Some(json!(1)));
-    assert_eq!(sb.get_var("c").await.unwrap(), None);
+    assert_eq!(names(&out), vec!["a"], "a half-run cell reports what it changed");
+    assert_eq!(sb.get_var("a").await.unwrap().unwrap(), json!(1));
+    assert!(sb.get_var("c").await.unwrap().unwrap_err().contains("no variable named 'c'"));
 }
 
 #[tokio::test]
 async fn syntax_errors_are_reported_as_exceptions() {
     let mut sb = sandbox().await;
     let out = sb.run_cell("x = (1,\n").await.unwrap();
-    assert_eq!(out.error.as_ref().map(|e| e.kind), Some(ErrorKind::Exception));
+    assert_eq!(out.error.as_ref().map(|e| e.kind), Some(CellErrorKind::Exception));
     assert!(out.stderr.contains("SyntaxError"), "{}", out.stderr);
 }
 
@@ -64,15 +72,26 @@ async fn in_place_changes_are_reported() {
     let mut sb = sandbox().await;
     sb.run_cell("items = []\nother = 1").await.unwrap();
     let out = sb.run_cell("items.append(1)").await.unwrap();
-    assert_eq!(out.changed_vars, vec!["items"]);
+    assert_eq!(names(&out), vec!["items"]);
+    sb.run_cell("d = {'k': 1}\nnested = {'a': []}\nrows = [[0]] * 10").await.unwrap();
+    assert_eq!(names(&sb.run_cell("d['k'] = 2").await.unwrap()), vec!["d"]);
+    assert_eq!(names(&sb.run_cell("nested['a'].append(1)").await.unwrap()), vec!["nested"]);
+    assert_eq!(names(&sb.run_cell("rows[3] = [1]").await.unwrap()), vec!["rows"]);
+    assert!(names(&sb.run_cell("print(len(d))").await.unwrap()).is_empty(), "reading changes nothing");
+    // A huge container is sampled, so the check stays cheap; a change to a
+    // sampled item (its end) is still seen.
+    sb.run_cell("big = list(range(1_000_000))").await.unwrap();
+    let out = sb.run_cell("big[-1] = 'x'").await.unwrap();
+    assert_eq!(names(&out), vec!["big"]);
+    assert!(out.elapsed < std::time::Duration::from_secs(1), "{:?}", out.elapsed);
 }
 
 #[tokio::test]
 async fn text_list_and_dict_contexts_load_and_several_are_numbered() {
     let mut sb = sandbox().await;
-    sb.load_context(0, Context::Text("hello".into())).await.unwrap();
-    sb.load_context(1, Context::Json(json!(["a", "b"]))).await.unwrap();
-    sb.load_context(2, Context::Json(json!({"k": [1, 2]}))).await.unwrap();
+    sb.load_context(0, Context::from("hello")).await.unwrap();
+    sb.load_context(1, Context::from(json!(["a", "b"]))).await.unwrap();
+    sb.load_context(2, Context::from(json!({"k": [1, 2]}))).await.unwrap();
     let out = sb
         .run_cell("print(context, context_0 is context, context_1, context_2['k'], type(context_2).__name__)")
         .await
@@ -83,7 +102,7 @@ async fn text_list_and_dict_contexts_load_and_several_are_numbered() {
 #[tokio::test]
 async fn a_context_out_of_order_is_refused() {
     let mut sb = sandbox().await;
-    let err = sb.load_context(1, Context::Text("x".into())).await.unwrap_err();
+    let err = sb.load_context(1, Context::from("x")).await.unwrap_err();
     assert!(err.to_string().contains("before context 0"), "{err}");
 }
 
@@ -93,7 +112,7 @@ async fn a_100_mb_context_loads() {
     let line = "the quick brown fox jumps over the lazy dog 0123456789\n";
     let text = line.repeat(100_000_000 / line.len() + 1);
     let len = text.len();
-    sb.load_context(0, Context::Text(text)).await.unwrap();
+    sb.load_context(0, Context::from(text)).await.unwrap();
     let out = sb.run_cell("import re\nprint(len(context), len(re.findall('fox', context)))").await.unwrap();
     assert_eq!(out.stdout, format!("{len} {}\n", len / line.len()));
 }
@@ -101,7 +120,7 @@ async fn a_100_mb_context_loads() {
 #[tokio::test]
 async fn scaffold_names_are_restored_before_each_cell() {
     let mut sb = sandbox().await;
-    sb.load_context(0, Context::Text("original".into())).await.unwrap();
+    sb.load_context(0, Context::from("original")).await.unwrap();
     let out = sb
         .run_cell("context = 'forged'\nFINAL = print\nllm_query = None\nSHOW_VARS = 1\nprint(context)")
         .await
@@ -109,15 +128,20 @@ async fn scaffold_names_are_restored_before_each_cell() {
     assert_eq!(out.stdout, "forged\n");
     let out = sb.run_cell("print(context)\nFINAL('real')").await.unwrap();
     assert_eq!(out.stdout, "original\n");
-    assert_eq!(out.final_value, Some(json!("real")));
+    assert_eq!(final_of(&out), Some(json!("real")));
 }
 
 #[tokio::test]
 async fn show_vars_lists_user_variables_with_types() {
     let mut sb = sandbox().await;
-    sb.load_context(0, Context::Text("c".into())).await.unwrap();
-    let out = sb.run_cell("import json\nn = 3\nnames = ['a']\ndef f(): pass\nSHOW_VARS()").await.unwrap();
-    assert_eq!(out.stdout, "f: function\nn: int\nnames: list\n");
+    sb.load_context(0, Context::from("c")).await.unwrap();
+    let out = sb
+        .run_cell("import json\nn = 3\nnames = ['a']\ndef f(): pass\nshown = SHOW_VARS()\nprint(shown)")
+        .await
+        .unwrap();
+    assert_eq!(out.stdout, "Available variables: f: function, n: int, names: list\n");
+    let out = sb.run_cell("SHOW_VARS()").await.unwrap();
+    assert!(out.display.unwrap().contains("shown: str"), "SHOW_VARS returns a str, as in rlms");
 }
 
 #[tokio::test]
@@ -126,16 +150,26 @@ async fn final_ends_the_cell_at_once_with_a_json_value() {
     let out = sb.run_cell("print('a')\nFINAL({'n': 1, 'xs': [1.5, None, True]})\nprint('never')").await.unwrap();
     assert!(out.is_ok(), "{out:?}");
     assert_eq!(out.stdout, "a\n");
-    assert_eq!(out.final_value, Some(json!({"n": 1, "xs": [1.5, null, true]})));
+    assert_eq!(final_of(&out), Some(json!({"n": 1, "xs": [1.5, null, true]})));
 }
 
 #[tokio::test]
-async fn final_turns_values_json_cannot_hold_into_their_repr() {
+async fn final_refuses_values_json_cannot_hold_with_a_clear_error() {
     let mut sb = sandbox().await;
-    let out = sb.run_cell("FINAL({'s': {3}, 'b': b'x'})").await.unwrap();
-    assert_eq!(out.final_value, Some(json!({"s": "{3}", "b": "b'x'"})));
-    let out = sb.run_cell("FINAL(float('nan'))").await.unwrap();
-    assert_eq!(out.final_value, Some(json!("nan")));
+    let out = sb.run_cell("FINAL({'s': {3, 1}, 't': (1, 2)})").await.unwrap();
+    assert_eq!(final_of(&out), Some(json!({"s": [1, 3], "t": [1, 2]})), "sets and tuples become lists");
+    for (code, needle) in [
+        ("FINAL({'b': b'x'})", "type bytes cannot be represented"),
+        ("FINAL(float('nan'))", "Out of range float values are not JSON compliant"),
+        ("FINAL({1: 'a', '1': 'b'})", "appears twice"),
+        ("x = []\nx.append(x)\nFINAL(x)", "Circular reference"),
+    ] {
+        let out = sb.run_cell(code).await.unwrap();
+        assert_eq!(out.final_value, None, "{code}");
+        let err = out.error.as_ref().expect("refused");
+        assert!(matches!(err.kind, CellErrorKind::Exception | CellErrorKind::SizeLimit), "{code}: {err:?}");
+        assert!(out.stderr.contains(needle), "{code}: {}", out.stderr);
+    }
 }
 
 #[tokio::test]
@@ -143,11 +177,11 @@ async fn final_var_takes_a_name_with_or_without_quotes() {
     let mut sb = sandbox().await;
     sb.run_cell("answer = {'total': 7}").await.unwrap();
     let out = sb.run_cell("FINAL_VAR('answer')").await.unwrap();
-    assert_eq!(out.final_value, Some(json!({"total": 7})));
+    assert_eq!(final_of(&out), Some(json!({"total": 7})));
     let out = sb.run_cell("FINAL_VAR(answer)").await.unwrap();
-    assert_eq!(out.final_value, Some(json!({"total": 7})));
+    assert_eq!(final_of(&out), Some(json!({"total": 7})));
     let out = sb.run_cell("FINAL_VAR(\"'answer'\")").await.unwrap();
-    assert_eq!(out.final_value, Some(json!({"total": 7})));
+    assert_eq!(final_of(&out), Some(json!({"total": 7})));
 }
 
 #[tokio::test]
@@ -164,9 +198,9 @@ async fn final_var_of_an_unknown_name_lists_the_variables() {
 async fn get_var_and_list_vars_read_the_namespace() {
     let mut sb = sandbox().await;
     sb.run_cell("import math\nx = [1, 'two']\nobj = object()").await.unwrap();
-    assert_eq!(sb.get_var("x").await.unwrap(), Some(json!([1, "two"])));
-    let obj = sb.get_var("obj").await.unwrap().unwrap();
-    assert!(obj.as_str().unwrap().starts_with("<object object at"), "{obj}");
+    assert_eq!(sb.get_var("x").await.unwrap().unwrap(), json!([1, "two"]));
+    let obj = sb.get_var("obj").await.unwrap().unwrap_err();
+    assert!(obj.contains("cannot be returned"), "{obj}");
     let names: Vec<_> = sb.list_vars().await.unwrap().into_iter().map(|v| (v.name, v.type_name)).collect();
     assert_eq!(names, vec![("obj".into(), "object".into()), ("x".into(), "list".into())]);
 }
@@ -191,4 +225,62 @@ async fn raw_writes_to_fd_1_and_2_are_captured_too() {
     assert_eq!(out.stderr, "raw err\n");
     let out = sb.run_cell("print('next cell')").await.unwrap();
     assert_eq!(out.stdout, "next cell\n", "each cell starts with empty output");
+}
+
+#[tokio::test]
+async fn the_last_expression_is_shown_like_an_interactive_interpreter() {
+    let mut sb = sandbox().await;
+    let out = sb.run_cell("x = 40\nx + 2").await.unwrap();
+    assert_eq!(out.display.as_deref(), Some("42"));
+    let out = sb.run_cell("print('hi')").await.unwrap();
+    assert_eq!(out.display, None, "None is not shown");
+    let out = sb.run_cell("'a' * 5000").await.unwrap();
+    let shown = out.display.unwrap();
+    assert!(shown.len() < 2100 && shown.contains("..."), "a long value is cut: {}", shown.len());
+}
+
+#[tokio::test]
+async fn the_answer_dict_of_rlms_ends_the_run_like_final() {
+    let mut sb = sandbox().await;
+    let out =
+        sb.run_cell("answer['content'] = 'forty-two'\nanswer['ready'] = True\nprint('still runs')").await.unwrap();
+    assert_eq!(out.stdout, "still runs\n");
+    assert_eq!(final_of(&out), Some(json!("forty-two")));
+    let out = sb.run_cell("answer = {'content': {'n': 1}, 'ready': True}").await.unwrap();
+    assert_eq!(final_of(&out), Some(json!({"n": 1})));
+    let out = sb.run_cell("print(answer)").await.unwrap();
+    assert_eq!(out.stdout, "{'content': '', 'ready': False}\n", "a fresh answer dict for the next query");
+    let out = sb.run_cell("answer = llm_summary = 'a plain variable'").await.unwrap();
+    assert_eq!(out.final_value, None);
+}
+
+#[tokio::test]
+async fn other_spellings_of_final_work_unless_the_model_uses_the_name() {
+    let mut sb = sandbox().await;
+    assert_eq!(final_of(&sb.run_cell("Final(1)").await.unwrap()), Some(json!(1)));
+    assert_eq!(final_of(&sb.run_cell("final(2)").await.unwrap()), Some(json!(2)));
+    sb.run_cell("total = 3").await.unwrap();
+    assert_eq!(final_of(&sb.run_cell("final_var('total')").await.unwrap()), Some(json!(3)));
+    sb.run_cell("final = 'my own variable'").await.unwrap();
+    let out = sb.run_cell("print(final)").await.unwrap();
+    assert_eq!(out.stdout, "my own variable\n");
+}
+
+#[tokio::test]
+async fn integers_and_key_order_are_kept_exactly() {
+    let mut sb = sandbox().await;
+    sb.load_context(
+        0,
+        Context::Json(rlm_sandbox::JsonText::parse(r#"{"z": 18446744073709551617, "a": 1}"#, 1000).unwrap()),
+    )
+    .await
+    .unwrap();
+    let out = sb
+        .run_cell("print(list(context), context['z'] - 1)\nFINAL({'big': 2**64 + 1, 'huge': 10**400, 'z': 0, 'a': 1})")
+        .await
+        .unwrap();
+    assert_eq!(out.stdout, "['z', 'a'] 18446744073709551616\n");
+    let text = out.final_value.unwrap();
+    assert!(text.as_str().starts_with(r#"{"big": 18446744073709551617, "huge": 1000"#), "{text}");
+    assert!(text.as_str().ends_with(r#", "z": 0, "a": 1}"#), "{text}");
 }

@@ -4,8 +4,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture as BoxedFuture;
+use rlm_core::{Model, ModelError, ModelReply, ModelRequest};
 use rlm_engine::Rlm;
-use rlm_llm::{ApiKey, Client, ClientConfig, Model, ModelReply, ModelRequest, Provider};
+use rlm_llm::{ApiKey, Client, ClientConfig, Provider};
 use rlm_sandbox::Runtime;
 use rlm_test_support::{MockLlm, MockReply, RecordedRequest};
 
@@ -31,7 +32,7 @@ impl Model for Timed {
         self.inner.name()
     }
 
-    fn complete(&self, request: ModelRequest) -> BoxedFuture<'_, Result<ModelReply, rlm_llm::Error>> {
+    fn complete(&self, request: ModelRequest) -> BoxedFuture<'_, Result<ModelReply, ModelError>> {
         Box::pin(async move {
             let t = Instant::now();
             let reply = self.inner.complete(request).await;
@@ -51,7 +52,13 @@ fn assistant_turns(r: &RecordedRequest) -> usize {
 
 /// Figure 3: one root cell fans out to `chunks` sub-RLMs that each answer
 /// in one iteration; the mock answers every call after `latency`.
-pub async fn fan_out(runtime: &Runtime, chunks: usize, latency: Duration, concurrency: usize, runs: usize) -> anyhow::Result<Vec<Row>> {
+pub async fn fan_out(
+    runtime: &Runtime,
+    chunks: usize,
+    latency: Duration,
+    concurrency: usize,
+    runs: usize,
+) -> anyhow::Result<Vec<Row>> {
     let mock = MockLlm::builder()
         .latency(latency)
         .responder(move |r| {
@@ -63,11 +70,11 @@ pub async fn fan_out(runtime: &Runtime, chunks: usize, latency: Duration, concur
         })
         .start();
     let model: Arc<dyn Model> = Arc::new(client(&mock)?);
-    let rlm = Rlm::builder().runtime(runtime.clone()).root(model).max_concurrency(concurrency).build()?;
+    let rlm = Rlm::builder().sandboxes(Arc::new(runtime.clone())).root(model).max_concurrency(concurrency).build()?;
     let mut times = Vec::new();
     for _ in 0..runs {
         let done = rlm.completion("", "fan out").await?;
-        anyhow::ensure!(done.answer == serde_json::json!(chunks), "unexpected answer {}", done.answer);
+        anyhow::ensure!(done.answer == Some(serde_json::json!(chunks).into()), "unexpected answer {:?}", done.answer);
         times.push(done.elapsed);
     }
     let rounds = 1 + chunks.div_ceil(concurrency);
@@ -95,7 +102,7 @@ pub async fn overhead(runtime: &Runtime, runs: usize) -> anyhow::Result<Vec<Row>
         .start();
     let timed = Arc::new(Timed { inner: client(&mock)?, spent: Mutex::new(Duration::ZERO) });
     let model: Arc<dyn Model> = timed.clone();
-    let rlm = Rlm::builder().runtime(runtime.clone()).root(model).build()?;
+    let rlm = Rlm::builder().sandboxes(Arc::new(runtime.clone())).root(model).build()?;
     rlm.completion("", "warm up").await?;
     let (mut outside, mut total) = (Vec::new(), Vec::new());
     for _ in 0..runs {
@@ -111,6 +118,7 @@ pub async fn overhead(runtime: &Runtime, runs: usize) -> anyhow::Result<Vec<Row>
         Row::new("4", "engine overhead per iteration (outside the model call)", ms(outside.median()))
             .target("<= 1 ms")
             .note(format!("10-iteration run, 0 ms mock; median of {runs}; includes sandbox creation and each cell")),
-        Row::new("4", "... whole iteration including the loopback HTTP call", ms(total.median())).note(format!("median of {runs}")),
+        Row::new("4", "... whole iteration including the loopback HTTP call", ms(total.median()))
+            .note(format!("median of {runs}")),
     ])
 }

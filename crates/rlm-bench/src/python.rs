@@ -11,7 +11,9 @@ use rlm_sandbox::{Limits, NoBackend, Runtime};
 /// Wraps `body` so that it prints the seconds it took as its last line.
 pub fn timed(setup: &str, body: &str) -> String {
     let body: String = body.lines().map(|l| format!("    {l}\n")).collect();
-    format!("import time\n{setup}\ndef __bench():\n{body}\n__t = time.perf_counter()\n__bench()\nprint(time.perf_counter() - __t)\n")
+    format!(
+        "import time\n{setup}\ndef __bench():\n{body}\n__t = time.perf_counter()\n__bench()\nprint(time.perf_counter() - __t)\n"
+    )
 }
 
 fn last_number(stdout: &str) -> anyhow::Result<f64> {

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use rlm_core::Model;
 use rlm_engine::Rlm;
-use rlm_llm::Model;
 use rlm_sandbox::Runtime;
 use rlm_test_support::{MockLlm, MockReply, RecordedRequest};
 
@@ -115,14 +115,18 @@ pub async fn side_by_side(runtime: &Runtime, latency: Duration, runs: usize) -> 
     let python = rlms_python()?;
     let mock = MockLlm::builder().latency(latency).responder(respond).start();
     let model: Arc<dyn Model> = Arc::new(client(&mock)?);
-    let rlm = Rlm::builder().runtime(runtime.clone()).root(model).max_iterations(30).build()?;
+    let rlm = Rlm::builder().sandboxes(Arc::new(runtime.clone())).root(model).max_iterations(30).build()?;
     let mut rows = Vec::new();
     for (scenario, title) in SCENARIOS {
         let before = mock.requests().len();
         let mut ours = Vec::new();
         for _ in 0..runs {
             let done = rlm.completion("bench context", &format!("{ROOT_TOKEN} {scenario}")).await?;
-            anyhow::ensure!(done.answer == serde_json::json!("done"), "unexpected answer {}", done.answer);
+            anyhow::ensure!(
+                done.answer == Some(serde_json::json!("done").into()),
+                "unexpected answer {:?}",
+                done.answer
+            );
             ours.push(done.elapsed);
         }
         let calls_ours = (mock.requests().len() - before) / runs;

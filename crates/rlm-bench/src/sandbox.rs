@@ -3,19 +3,19 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rlm_sandbox::{Context, Limits, NoBackend, Runtime, SubcallHandler};
+use rlm_sandbox::{CallHandler, Context, Limits, NoBackend, Runtime};
 
 use crate::python::{native, native_version, sandboxed, timed};
 use crate::stats::{Row, Samples, geomean, ms};
 
-fn no_backend() -> Arc<dyn SubcallHandler> {
+fn no_backend() -> Arc<dyn CallHandler> {
     Arc::new(NoBackend)
 }
 
 /// Figure 1: from nothing to a sandbox ready to run a cell with a 1 MB
 /// context loaded.
 pub async fn spawn(runtime: &Runtime, count: usize) -> anyhow::Result<Vec<Row>> {
-    let context = "x".repeat(1 << 20);
+    let context = Context::from("x".repeat(1 << 20));
     for _ in 0..20 {
         runtime.sandbox(Limits::default(), no_backend()).await?;
     }
@@ -28,7 +28,7 @@ pub async fn spawn(runtime: &Runtime, count: usize) -> anyhow::Result<Vec<Row>> 
 
         let t = Instant::now();
         let mut sandbox = runtime.sandbox(Limits::default(), no_backend()).await?;
-        sandbox.load_context(0, Context::Text(context.clone())).await?;
+        sandbox.load_context(0, context.clone()).await?;
         loaded.push(t.elapsed());
         let t = Instant::now();
         let out = sandbox.run_cell("n = len(context)").await?;
@@ -77,7 +77,7 @@ pub async fn memory(runtime: &Runtime, count: usize) -> anyhow::Result<Vec<Row>>
     let mut live = Vec::with_capacity(count);
     for _ in 0..count {
         let mut s = runtime.sandbox(Limits::default(), no_backend()).await?;
-        s.load_context(0, Context::Text("idle".into())).await?;
+        s.load_context(0, Context::from("idle")).await?;
         live.push(s);
     }
     let after_spawn = memory_bytes()?;
@@ -87,9 +87,8 @@ pub async fn memory(runtime: &Runtime, count: usize) -> anyhow::Result<Vec<Row>>
     }
     let after_cell = memory_bytes()?;
     let per = |after: u64, before: u64| after.saturating_sub(before) as f64 / count as f64 / (1 << 20) as f64;
-    let show = |after: (u64, u64)| {
-        format!("{:.2} MiB PSS ({:.2} MiB RSS)", per(after.0, before.0), per(after.1, before.1))
-    };
+    let show =
+        |after: (u64, u64)| format!("{:.2} MiB PSS ({:.2} MiB RSS)", per(after.0, before.0), per(after.1, before.1));
     Ok(vec![
         Row::new("2", "memory per live idle sandbox (context loaded)", show(after_spawn))
             .target("<= 3 MB")
@@ -102,18 +101,17 @@ pub async fn memory(runtime: &Runtime, count: usize) -> anyhow::Result<Vec<Row>>
 /// native python3 doing the same.
 pub async fn large_context(runtime: &Runtime, no_fuel: &Runtime, runs: usize) -> anyhow::Result<Vec<Row>> {
     let line = "the quick brown fox jumps over the lazy dog 0123456789\n";
-    let text = line.repeat(100_000_000 / line.len());
-    let limits = Limits { timeout: Duration::from_secs(120), ..Limits::default() };
+    let text = Context::from(line.repeat(100_000_000 / line.len()));
+    let limits = Limits::default().timeout(Duration::from_secs(120));
     let regex = "import re\n__n = len(re.findall(r'fox \\w+', context))";
     let (mut loads, mut ours, mut ours_no_fuel, mut theirs) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
-        for (rt, times, limits) in [
-            (runtime, &mut ours, limits.clone()),
-            (no_fuel, &mut ours_no_fuel, Limits { fuel: None, ..limits.clone() }),
-        ] {
+        for (rt, times, limits) in
+            [(runtime, &mut ours, limits.clone()), (no_fuel, &mut ours_no_fuel, limits.clone().fuel(None))]
+        {
             let mut sandbox = rt.sandbox(limits, no_backend()).await?;
             let t = Instant::now();
-            sandbox.load_context(0, Context::Text(text.clone())).await?;
+            sandbox.load_context(0, text.clone()).await?;
             loads.push(t.elapsed());
             let out = sandbox.run_cell(&timed("", regex)).await?;
             anyhow::ensure!(out.is_ok(), "{}", out.stderr);
@@ -129,7 +127,9 @@ pub async fn large_context(runtime: &Runtime, no_fuel: &Runtime, runs: usize) ->
         Samples::from_values(theirs),
     );
     Ok(vec![
-        Row::new("5", "load a 100 MB text context", ms(loads.median())).target("<= 150 ms").note(format!("median of {}", loads.len())),
+        Row::new("5", "load a 100 MB text context", ms(loads.median()))
+            .target("<= 150 ms")
+            .note(format!("median of {}", loads.len())),
         Row::new(
             "5",
             "`re.findall` over 100 MB: sandbox / native",
@@ -150,9 +150,17 @@ pub async fn large_context(runtime: &Runtime, no_fuel: &Runtime, runs: usize) ->
 /// The interpreter suite: name and body (run inside a function).
 const CASES: &[(&str, &str, &str)] = &[
     ("pure-Python loop", "", "s = 0\nfor i in range(3_000_000):\n    s += i * i"),
-    ("string build + split", "", "parts = [str(i) for i in range(300_000)]\ns = ','.join(parts)\nn = len(s.split(','))"),
+    (
+        "string build + split",
+        "",
+        "parts = [str(i) for i in range(300_000)]\ns = ','.join(parts)\nn = len(s.split(','))",
+    ),
     ("regex", "import re\ntext = 'abc123 def456 ' * 200_000", "n = len(re.findall(r'[a-z]+\\d+', text))"),
-    ("json dumps + loads", "import json\nobj = [{'a': i, 'b': str(i), 'c': [i] * 5} for i in range(50_000)]", "o = json.loads(json.dumps(obj))"),
+    (
+        "json dumps + loads",
+        "import json\nobj = [{'a': i, 'b': str(i), 'c': [i] * 5} for i in range(50_000)]",
+        "o = json.loads(json.dumps(obj))",
+    ),
     ("sort 500k floats", "import random\nrandom.seed(1)\nxs = [random.random() for _ in range(500_000)]", "sorted(xs)"),
     ("dict-heavy counting", "", "d = {}\nfor i in range(1_000_000):\n    k = i % 1000\n    d[k] = d.get(k, 0) + 1"),
 ];
@@ -160,8 +168,8 @@ const CASES: &[(&str, &str, &str)] = &[
 /// Figure 6: the interpreter suite in the sandbox (fuel on and off) against
 /// native python3.
 pub async fn interpreter(runtime_fuel: &Runtime, no_fuel: &Runtime, runs: usize) -> anyhow::Result<Vec<Row>> {
-    let fuel_limits = Limits { timeout: Duration::from_secs(120), ..Limits::default() };
-    let plain_limits = Limits { fuel: None, ..fuel_limits.clone() };
+    let fuel_limits = Limits::default().timeout(Duration::from_secs(120));
+    let plain_limits = fuel_limits.clone().fuel(None);
     let mut rows = Vec::new();
     let (mut on, mut off) = (Vec::new(), Vec::new());
     for (name, setup, body) in CASES {
@@ -182,9 +190,13 @@ pub async fn interpreter(runtime_fuel: &Runtime, no_fuel: &Runtime, runs: usize)
         );
     }
     rows.push(
-        Row::new("6", "interpreter geomean: sandbox / native", format!("{:.2}x fuel on, {:.2}x fuel off", geomean(&on), geomean(&off)))
-            .target("<= 3x with fuel on")
-            .note(format!("guest CPython 3.14 vs native {}", native_version())),
+        Row::new(
+            "6",
+            "interpreter geomean: sandbox / native",
+            format!("{:.2}x fuel on, {:.2}x fuel off", geomean(&on), geomean(&off)),
+        )
+        .target("<= 3x with fuel on")
+        .note(format!("guest CPython 3.14 vs native {}", native_version())),
     );
     Ok(rows)
 }

@@ -85,5 +85,11 @@ pub fn print_table(rows: &[Row]) {
 
 /// Formats milliseconds with sensible precision.
 pub fn ms(v: f64) -> String {
-    if v < 1.0 { format!("{v:.3} ms") } else if v < 100.0 { format!("{v:.1} ms") } else { format!("{v:.0} ms") }
+    if v < 1.0 {
+        format!("{v:.3} ms")
+    } else if v < 100.0 {
+        format!("{v:.1} ms")
+    } else {
+        format!("{v:.0} ms")
+    }
 }

@@ -9,8 +9,9 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "rlm-sandbox", version, propagate_version = true)]
 pub struct Cli {
-    /// More log output on stderr (-v info, -vv debug, -vvv trace). `RUST_LOG`
-    /// overrides it.
+    /// Show more. On `run`: print the run as it happens (each reply, block,
+    /// output and sub-call); -vv adds info logs, -vvv debug logs. On `exec`:
+    /// -v info logs, -vv debug. `RUST_LOG` overrides the log level.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 
@@ -40,7 +41,8 @@ pub enum Command {
     /// string as text, anything else as JSON.
     ///
     /// Exit status: 0 on an answer, 1 when a budget or the model stopped the
-    /// run, 64 for bad usage.
+    /// run, 64 for bad usage (a missing or invalid input file, an invalid
+    /// limit, an unwritable log directory), 130 when interrupted (Ctrl-C).
     Run(Box<RunArgs>),
 }
 
@@ -78,6 +80,28 @@ pub struct RunArgs {
     #[arg(long, value_name = "M")]
     pub sub_model: Option<String>,
 
+    /// The sub-model's API, when it differs from the root's.
+    #[arg(long, value_enum)]
+    pub sub_provider: Option<ProviderArg>,
+
+    /// The sub-model's base URL, when it differs from the root's.
+    #[arg(long, value_name = "URL")]
+    pub sub_base_url: Option<String>,
+
+    /// The environment variable holding the sub-model's API key, when it
+    /// differs from the root's.
+    #[arg(long, value_name = "VAR")]
+    pub sub_api_key_env: Option<String>,
+
+    /// Characters a sub-model call may carry: stated in the prompt, and a
+    /// longer `llm_query` prompt is refused before it is sent.
+    #[arg(long, value_name = "N", default_value_t = rlm_engine::DEFAULT_CONTEXT_CHARS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(100..))]
+    pub sub_context_chars: usize,
+
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+
     /// Root iterations before one last call asks for the answer.
     #[arg(long, value_name = "N", default_value_t = rlm_engine::DEFAULT_MAX_ITERATIONS,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -108,7 +132,7 @@ pub struct RunArgs {
 
     /// A model's price in dollars per million tokens, as
     /// `MODEL=INPUT/OUTPUT` (for example `gpt-4o-mini=0.15/0.6`); repeatable.
-    #[arg(long, value_name = "MODEL=IN/OUT", value_parser = parse_price)]
+    #[arg(long, value_name = "MODEL=IN/OUT", value_parser = crate::models::parse_price)]
     pub price: Vec<(String, rlm_engine::Price)>,
 
     /// Wall-clock budget of the whole run, in seconds.
@@ -162,6 +186,59 @@ pub struct RunArgs {
     /// Print one JSON object with the answer, usage and any error.
     #[arg(long)]
     pub json: bool,
+
+    /// Write every run event (iterations, replies, blocks, sub-calls, usage)
+    /// to this file as JSON Lines.
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
+
+    /// Python code loaded into every sandbox of the run (root and sub-RLMs)
+    /// before the first cell; its functions are listed in the prompt.
+    /// Repeatable.
+    #[arg(long, value_name = "FILE.py")]
+    pub helpers: Vec<PathBuf>,
+}
+
+/// Sampling options of `run`, passed where the provider takes them.
+#[derive(Debug, Args)]
+pub struct SamplingArgs {
+    /// Sampling temperature.
+    #[arg(long, value_name = "T")]
+    pub temperature: Option<f64>,
+
+    /// Nucleus sampling.
+    #[arg(long, value_name = "P")]
+    pub top_p: Option<f64>,
+
+    /// Sampling seed, where the provider takes one.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Cap on reply tokens of every model call (Anthropic's `max_tokens`,
+    /// 8192 when not given).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_completion_tokens: Option<u32>,
+
+    /// Reasoning effort for models that take one (`low`, `medium`, `high`).
+    #[arg(long, value_name = "EFFORT")]
+    pub reasoning_effort: Option<String>,
+
+    /// A JSON object merged into every request body (for example
+    /// `{"chat_template_kwargs": {"enable_thinking": false}}` for vLLM).
+    #[arg(long, value_name = "JSON", value_parser = parse_object)]
+    pub extra_body: Option<serde_json::Map<String, serde_json::Value>>,
+
+    /// A `response_format` object passed through to OpenAI-compatible servers.
+    #[arg(long, value_name = "JSON", value_parser = parse_object)]
+    pub response_format: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+fn parse_object(s: &str) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    match serde_json::from_str(s) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => Err("expected a JSON object".into()),
+        Err(e) => Err(format!("not JSON: {e}")),
+    }
 }
 
 /// The `--provider` values.
@@ -171,13 +248,6 @@ pub enum ProviderArg {
     Openai,
     /// The Anthropic Messages API.
     Anthropic,
-}
-
-fn parse_price(s: &str) -> Result<(String, rlm_engine::Price), String> {
-    let (model, prices) = s.rsplit_once('=').ok_or("expected MODEL=INPUT/OUTPUT")?;
-    let (input, output) = prices.split_once('/').ok_or("expected MODEL=INPUT/OUTPUT")?;
-    let number = |v: &str| v.trim().parse::<f64>().map_err(|_| format!("`{v}` is not a price"));
-    Ok((model.to_owned(), rlm_engine::Price { input_per_mtok: number(input)?, output_per_mtok: number(output)? }))
 }
 
 /// Sandbox limits shared by `exec` and `run`.
@@ -197,30 +267,44 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "N", default_value_t = rlm_sandbox::DEFAULT_MAX_OUTPUT_BYTES as u64)]
     pub max_output_bytes: u64,
 
-    /// Cap on `llm_query`/`rlm_query` calls per cell (each prompt of a batch
-    /// counts).
+    /// Cap on host calls (`llm_query`, `rlm_query`, tools) per cell; each
+    /// prompt of a batch counts, and an empty batch counts as one.
     #[arg(long, value_name = "N", default_value_t = rlm_sandbox::DEFAULT_MAX_HOST_CALLS)]
     pub max_host_calls: u32,
+
+    /// Cap on one value handed from the sandbox to the host, in bytes of
+    /// JSON: a FINAL answer, the arguments of one host call (a whole batch),
+    /// a variable read.
+    #[arg(long, value_name = "N", default_value_t = rlm_sandbox::DEFAULT_MAX_VALUE_BYTES as u64)]
+    pub max_value_bytes: u64,
 }
 
 impl SandboxArgs {
     /// The sandbox limits these flags ask for, with `timeout` per cell.
     pub fn limits(&self, timeout: std::time::Duration) -> rlm_sandbox::Limits {
-        rlm_sandbox::Limits {
-            fuel: match self.fuel {
-                Fuel::Limit(n) => Some(n),
-                Fuel::Off => None,
-            },
-            memory_bytes: usize::try_from(self.memory_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
-            timeout,
-            max_output_bytes: usize::try_from(self.max_output_bytes).unwrap_or(usize::MAX),
-            max_host_calls: self.max_host_calls,
-        }
+        let mut limits = rlm_sandbox::Limits::default();
+        limits.fuel = match self.fuel {
+            Fuel::Limit(n) => Some(n),
+            Fuel::Off => None,
+        };
+        limits.memory_bytes = usize::try_from(self.memory_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+        limits.timeout = timeout;
+        limits.max_output_bytes = usize::try_from(self.max_output_bytes).unwrap_or(usize::MAX);
+        limits.max_host_calls = self.max_host_calls;
+        limits.max_value_bytes = usize::try_from(self.max_value_bytes).unwrap_or(usize::MAX);
+        limits
     }
 
     /// The runtime settings these flags need.
     pub fn runtime_config(&self) -> rlm_sandbox::RuntimeConfig {
         rlm_sandbox::RuntimeConfig::new().fuel_metering(self.fuel != Fuel::Off)
+    }
+
+    /// The limits, checked: an out-of-range value is a usage error.
+    pub fn checked_limits(&self, timeout: std::time::Duration) -> Result<rlm_sandbox::Limits, UsageError> {
+        let limits = self.limits(timeout);
+        limits.validate().map_err(|e| UsageError(e.to_string()))?;
+        Ok(limits)
     }
 }
 

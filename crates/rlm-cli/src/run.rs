@@ -3,176 +3,163 @@
 use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use rlm_engine::{Completion, ContextInput, Progress, Prompts, Rlm, RlmConfig};
-use rlm_llm::{ApiKey, Client, ClientConfig, Model, Provider, RetryPolicy};
-use rlm_sandbox::Runtime;
-use serde_json::{Value, json};
+use rlm_core::{Context, HelperSource};
+use rlm_engine::{BuildError, Cancel, Completion, ErrorKind, Prompts, Rlm, RlmConfig};
 
-use crate::args::{ProviderArg, RunArgs, UsageError};
+use crate::args::{RunArgs, UsageError};
+use crate::display::Display;
 use crate::exec::read_context;
-use crate::output::{answer_text, for_stream, neutralize};
+use crate::output::{answer_text, guest_text};
+
+/// Exit status of a run interrupted with Ctrl-C (128 + SIGINT).
+const EXIT_INTERRUPTED: u8 = 130;
 
 /// Runs the completion and prints the answer.
-pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(args: RunArgs, verbose: bool) -> anyhow::Result<ExitCode> {
     let context = match &args.context {
-        None => ContextInput::Text(String::new()),
+        None => Context::default(),
         Some(path) if path == Path::new("-") => {
             let mut text = String::new();
             std::io::stdin().read_to_string(&mut text).context("cannot read the context from stdin")?;
-            ContextInput::Text(text)
+            Context::from(text)
         }
-        Some(path) => match read_context(path)? {
-            rlm_sandbox::Context::Text(s) => ContextInput::Text(s),
-            rlm_sandbox::Context::Json(v) => ContextInput::Json(v),
-        },
+        Some(path) => read_context(path)?,
     };
-    let (root, sub) = models(&args)?;
-    let prompts = Prompts::with_files(args.prompt_file.as_deref(), args.child_prompt_file.as_deref())
-        .context("cannot read a prompt file")?;
-    let config = RlmConfig {
-        max_iterations: args.max_iterations,
-        child_max_iterations: args.child_max_iterations,
-        max_depth: args.max_depth,
-        max_concurrency: args.max_concurrency,
-        max_tokens: args.max_tokens,
-        max_cost: args.max_cost,
-        max_wall_time: args.timeout_s.map(Duration::from_secs),
-        max_error_streak: args.max_error_streak,
-        max_output_chars: args.max_output_chars,
-        limits: args.sandbox.limits(Duration::from_secs(args.cell_timeout_s)),
-        prices: args.price.iter().cloned().collect(),
-        log_dir: args.log_dir.clone(),
-        prompts,
-    };
-    let runtime = Runtime::new(args.sandbox.runtime_config()).context("cannot start the sandbox runtime")?;
-    let rlm = Rlm::builder().runtime(runtime).root(root).sub(sub).config(config).build().map_err(|e| match e {
-        rlm_engine::BuildError::Invalid(msg) => anyhow::Error::new(UsageError(msg)),
-        other => anyhow::Error::new(other),
-    })?;
-
-    let progress = Arc::new(Progress::default());
-    let bar = show_progress(!args.json && std::io::stderr().is_terminal(), progress.clone());
-    let result = rlm.completion_with_progress(context, &args.query, progress).await;
-    if let Some((bar, ticker)) = bar {
-        ticker.abort();
-        bar.finish_and_clear();
+    let rlm = build(&args)?;
+    if let Some(dir) = &args.log_dir {
+        check_writable(dir)?;
     }
-    match result {
-        Ok(done) => {
-            print_answer(&args, &done)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(err) => {
-            if args.json {
-                let line = json!({
-                    "answer": err.partial.answer,
-                    "iterations": err.partial.iterations,
-                    "sub_calls": err.partial.sub_calls,
-                    "usage": err.partial.usage,
-                    "elapsed_ms": err.partial.elapsed.as_secs_f64() * 1000.0,
-                    "error": { "kind": err.kind, "message": ErrorChain(&err).to_string() },
-                });
-                println!("{line}");
-            } else {
-                eprintln!("rlm-sandbox: the run stopped: {}", ErrorChain(&err));
-                if let Some(Value::String(last)) = &err.partial.answer {
-                    eprintln!("the model's last reply was:\n{}", neutralize(last));
-                }
+    let events_file = match &args.events {
+        Some(path) => Some(Arc::new(Mutex::new(
+            std::fs::File::create(path).map_err(|e| UsageError(format!("cannot write `{}`: {e}", path.display())))?,
+        ))),
+        None => None,
+    };
+
+    let display = Display::new(verbose, args.json);
+    let cancel = Cancel::new();
+    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (cancel, interrupted) = (cancel.clone(), interrupted.clone());
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+                cancel.cancel();
             }
-            Ok(ExitCode::FAILURE)
-        }
-    }
-}
-
-/// Formats an engine error with its source chain, without taking it.
-#[derive(Debug)]
-struct ErrorChain<'a>(&'a rlm_engine::Error);
-
-impl std::fmt::Display for ErrorChain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = std::error::Error::source(self.0);
-        while let Some(e) = source {
-            write!(f, ": {e}")?;
-            source = e.source();
-        }
-        Ok(())
-    }
-}
-
-fn models(args: &RunArgs) -> anyhow::Result<(Arc<dyn Model>, Arc<dyn Model>)> {
-    let provider = match args.provider {
-        ProviderArg::Openai => Provider::OpenAi,
-        ProviderArg::Anthropic => Provider::Anthropic,
+        })
     };
-    let key = args.api_key.clone().or_else(|| std::env::var(provider.key_env()).ok().filter(|k| !k.is_empty()));
-    let config = |model: &str| {
-        let mut config = ClientConfig::new(provider, model);
-        if let Some(url) = &args.base_url {
-            config.base_url = url.clone();
-        }
-        config.api_key = key.clone().map(ApiKey::new);
-        config.request_timeout = Duration::from_secs(args.request_timeout_s);
-        config.retry = RetryPolicy { max_retries: args.max_retries, ..RetryPolicy::default() };
-        config
+    let request = rlm.request(context, &args.query).cancel(cancel).events(display.sink(events_file));
+    let result = request.send().await;
+    watcher.abort();
+    display.finish();
+    let style = display.style();
+    let (completion, error) = match &result {
+        Ok(done) => (done, None),
+        Err(e) => (&*e.completion, Some(e)),
     };
-    let client = |model: &str| Client::new(config(model)).map_err(|e| anyhow::Error::new(UsageError(e.to_string())));
-    let root: Arc<dyn Model> = Arc::new(client(&args.model)?);
-    let sub: Arc<dyn Model> = match &args.sub_model {
-        Some(name) if name != &args.model => Arc::new(client(name)?),
-        _ => root.clone(),
-    };
-    Ok((root, sub))
-}
-
-fn print_answer(args: &RunArgs, done: &Completion) -> anyhow::Result<()> {
-    let mut stdout = std::io::stdout().lock();
     if args.json {
-        let line = json!({
-            "answer": done.answer,
-            "iterations": done.iterations,
-            "sub_calls": done.sub_calls,
-            "usage": done.usage,
-            "elapsed_ms": done.elapsed.as_secs_f64() * 1000.0,
-            "error": null,
-        });
-        writeln!(stdout, "{line}")?;
+        println!("{}", completion.to_json(error));
+    } else if let Some(e) = error {
+        eprintln!("{} the run stopped: {}", style.error("rlm-sandbox:"), chain(e));
+        if let Some(last) = &completion.last_reply {
+            eprintln!(
+                "{} the model's last reply was:\n{}",
+                style.host("rlm-sandbox:"),
+                guest_text(last, std::io::stderr().is_terminal())
+            );
+        }
     } else {
-        let tty = stdout.is_terminal();
-        writeln!(stdout, "{}", for_stream(&answer_text(&done.answer), tty))?;
+        print_answer(completion)?;
     }
-    stdout.flush()?;
+    if !args.json {
+        let summary = display.summary(
+            completion.iterations,
+            completion.sub_calls,
+            &completion.usage,
+            completion.log_path.as_deref(),
+        );
+        eprintln!("{} {}", style.dim("rlm-sandbox:"), style.dim(&summary));
+    }
+    Ok(match error {
+        None => ExitCode::SUCCESS,
+        Some(e) if e.kind == ErrorKind::Cancelled && interrupted.load(std::sync::atomic::Ordering::SeqCst) => {
+            ExitCode::from(EXIT_INTERRUPTED)
+        }
+        Some(e) if matches!(e.kind, ErrorKind::Config | ErrorKind::Log) => ExitCode::from(crate::EXIT_USAGE),
+        Some(_) => ExitCode::FAILURE,
+    })
+}
+
+/// An engine error with its causes, each once.
+fn chain(error: &rlm_engine::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
+
+fn build(args: &RunArgs) -> anyhow::Result<Rlm> {
+    let registry = crate::models::registry(args)?;
+    crate::models::check_prices(args, &registry)?;
+    let prompts = Prompts::with_files(args.prompt_file.as_deref(), args.child_prompt_file.as_deref())
+        .map_err(|e| UsageError(format!("cannot read a prompt file: {e}")))?;
+    let mut helpers = Vec::new();
+    for path in &args.helpers {
+        let code = std::fs::read_to_string(path)
+            .map_err(|e| UsageError(format!("cannot read helper file `{}`: {e}", path.display())))?;
+        let name = path.file_name().map_or_else(|| "helper".to_owned(), |n| n.to_string_lossy().into_owned());
+        helpers.push(HelperSource { name, code });
+    }
+    let mut config = RlmConfig::default();
+    config.root_model = args.model.clone();
+    config.sub_model = args.sub_model.clone();
+    config.max_iterations = args.max_iterations;
+    config.child_max_iterations = args.child_max_iterations;
+    config.max_depth = args.max_depth;
+    config.max_concurrency = args.max_concurrency;
+    config.max_tokens = args.max_tokens;
+    config.max_cost = args.max_cost;
+    config.max_wall_time = args.timeout_s.map(Duration::from_secs);
+    config.max_error_streak = args.max_error_streak;
+    config.max_output_chars = args.max_output_chars;
+    config.sub_context_chars = Some(args.sub_context_chars);
+    config.limits = args.sandbox.checked_limits(Duration::from_secs(args.cell_timeout_s))?;
+    config.log_dir = args.log_dir.clone();
+    config.prompts = prompts;
+    config.helpers = helpers;
+    let runtime = crate::start_runtime(args.sandbox.runtime_config())?;
+    Rlm::builder()
+        .sandboxes(Arc::new(runtime))
+        .models(registry)
+        .config(config)
+        .build()
+        .map_err(|e: BuildError| UsageError(e.to_string()).into())
+}
+
+/// Fails before any model call when the log directory cannot be written.
+fn check_writable(dir: &Path) -> Result<(), UsageError> {
+    let unwritable = |e: std::io::Error| UsageError(format!("--log-dir `{}` cannot be written: {e}", dir.display()));
+    std::fs::create_dir_all(dir).map_err(unwritable)?;
+    let probe = dir.join(format!(".rlm-sandbox-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(unwritable)?;
+    let _ = std::fs::remove_file(probe);
     Ok(())
 }
 
-/// On a terminal: a spinner on stderr with the iteration, calls in flight and
-/// tokens, refreshed ten times a second.
-fn show_progress(
-    enabled: bool,
-    progress: Arc<Progress>,
-) -> Option<(indicatif::ProgressBar, tokio::task::JoinHandle<()>)> {
-    if !enabled {
-        return None;
+fn print_answer(done: &Completion) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    let tty = stdout.is_terminal();
+    if let Some(answer) = &done.answer {
+        writeln!(stdout, "{}", crate::output::neutralize_for(&answer_text(answer), tty))?;
     }
-    let bar = indicatif::ProgressBar::new_spinner();
-    bar.enable_steady_tick(Duration::from_millis(100));
-    let shown = bar.clone();
-    let ticker = tokio::spawn(async move {
-        loop {
-            let p = progress.snapshot();
-            shown.set_message(format!(
-                "iteration {} | {} model calls in flight | {} sub-calls | {} tokens",
-                p.iteration,
-                p.in_flight,
-                p.sub_calls,
-                p.input_tokens + p.output_tokens
-            ));
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    });
-    Some((bar, ticker))
+    stdout.flush()?;
+    Ok(())
 }

@@ -40,7 +40,19 @@ fn exec_json_prints_one_object_per_cell() {
     let keys: Vec<_> = lines[0].as_object().unwrap().keys().cloned().collect();
     assert_eq!(
         keys,
-        ["changed_vars", "elapsed_ms", "error", "final", "fuel_used", "state_lost", "stderr", "stdout"]
+        [
+            "stdout",
+            "stderr",
+            "error",
+            "final",
+            "display",
+            "changed_vars",
+            "changed_vars_omitted",
+            "notices",
+            "fuel_used",
+            "elapsed_ms",
+            "state_lost"
+        ]
     );
 }
 
@@ -56,7 +68,8 @@ fn exec_exits_1_when_a_cell_raises_and_keeps_going() {
 
 #[test]
 fn exec_exits_2_when_a_limit_stops_a_cell() {
-    let out = rlm(&["exec", "--json", "--timeout-ms", "300", "--fuel", "off", "-c", "while True: pass", "-c", "print(1)"]);
+    let out =
+        rlm(&["exec", "--json", "--timeout-ms", "300", "--fuel", "off", "-c", "while True: pass", "-c", "print(1)"]);
     assert_eq!(out.status.code(), Some(2));
     let lines = json_lines(&out);
     assert_eq!(lines[0]["error"]["kind"], "timeout");
@@ -72,7 +85,8 @@ fn exec_limit_flags_apply() {
     let out = rlm(&["exec", "--json", "--max-output-bytes", "100", "-c", "print('x' * 1000)"]);
     let line = &json_lines(&out)[0];
     assert_eq!(line["error"]["kind"], "output_limit");
-    assert!(line["stdout"].as_str().unwrap().contains("truncated"));
+    assert_eq!(line["stdout"].as_str().unwrap().len(), 100);
+    assert!(line["notices"][0].as_str().unwrap().contains("stdout was cut at the cap of 100 bytes"), "{line}");
     let out = rlm(&["exec", "--json", "--memory-mb", "128", "-c", "x = bytearray(512 << 20)"]);
     assert_eq!(json_lines(&out)[0]["error"]["kind"], "memory_limit");
     assert_eq!(out.status.code(), Some(2));
@@ -117,8 +131,15 @@ fn bad_usage_exits_64() {
     assert_eq!(rlm(&["exec", "--memory-mb", "1", "-c", "1"]).status.code(), Some(64));
     assert_eq!(rlm(&["nonsense"]).status.code(), Some(64));
     let out = rlm(&["exec", "--context-file", "/nonexistent.json", "-c", "1"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(64), "a missing input file is a usage error");
     assert!(text(&out.stderr).contains("cannot read context file"), "{}", text(&out.stderr));
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{not json").unwrap();
+    let out = rlm(&["exec", "--context-file", bad.to_str().unwrap(), "-c", "1"]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(text(&out.stderr).contains("is not valid JSON"), "{}", text(&out.stderr));
+    assert_eq!(rlm(&["exec", "/nonexistent.py"]).status.code(), Some(64));
 }
 
 #[test]
@@ -126,7 +147,17 @@ fn help_describes_every_flag() {
     let out = rlm(&["exec", "--help"]);
     assert_eq!(out.status.code(), Some(0));
     let help = text(&out.stdout);
-    for flag in ["--code", "--context-file", "--fuel", "--memory-mb", "--timeout-ms", "--max-output-bytes", "--max-host-calls", "--json", "Exit status"] {
+    for flag in [
+        "--code",
+        "--context-file",
+        "--fuel",
+        "--memory-mb",
+        "--timeout-ms",
+        "--max-output-bytes",
+        "--max-host-calls",
+        "--json",
+        "Exit status",
+    ] {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }
     assert_eq!(rlm(&["--help"]).status.code(), Some(0));
@@ -157,13 +188,17 @@ mod run {
         let ctx = dir.path().join("ctx.json");
         std::fs::write(&ctx, "[1, 2, 3]").unwrap();
         let out = run_against(&mock, &["--query", "Count.", ctx.to_str().unwrap()]);
-        assert_eq!(text(&out.stdout), "{\"n\":3}\n");
+        assert_eq!(text(&out.stdout), "{\"n\": 3}\n", "the answer as the sandbox wrote it");
     }
 
     #[test]
     fn run_json_reports_answer_usage_and_no_error() {
         let mock = MockLlm::builder()
-            .script([MockReply::text("```repl\nr = llm_query('x')\n```"), MockReply::text("sub answer"), MockReply::text("FINAL(done)")])
+            .script([
+                MockReply::text("```repl\nr = llm_query('x')\n```"),
+                MockReply::text("sub answer"),
+                MockReply::text("FINAL(done)"),
+            ])
             .start();
         let out = run_against(&mock, &["--json", "--query", "q", "--sub-model", "small"]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -192,6 +227,10 @@ mod run {
         let stderr = text(&out.stderr);
         assert!(stderr.contains("max_iterations"), "{stderr}");
         assert!(stderr.contains("the model's last reply was"), "{stderr}");
+        let out = run_against(&mock, &["--json", "--query", "q", "--max-iterations", "1"]);
+        let line: Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+        assert_eq!(line["answer"], Value::Null, "the raw last reply is not passed off as an answer");
+        assert!(line["last_reply"].as_str().unwrap().contains("x = 1"));
     }
 
     #[test]
@@ -232,11 +271,34 @@ mod run {
     fn run_help_describes_every_flag() {
         let help = text(&rlm(&["run", "--help"]).stdout);
         for flag in [
-            "--query", "--provider", "--base-url", "--api-key", "--model", "--sub-model", "--max-iterations",
-            "--child-max-iterations", "--max-depth", "--max-concurrency", "--max-tokens", "--max-cost", "--price",
-            "--timeout-s", "--max-error-streak", "--max-output-chars", "--request-timeout-s", "--max-retries", "--cell-timeout-s", "--fuel",
-            "--memory-mb", "--max-output-bytes", "--max-host-calls", "--prompt-file", "--child-prompt-file",
-            "--log-dir", "--json", "Exit status",
+            "--query",
+            "--provider",
+            "--base-url",
+            "--api-key",
+            "--model",
+            "--sub-model",
+            "--max-iterations",
+            "--child-max-iterations",
+            "--max-depth",
+            "--max-concurrency",
+            "--max-tokens",
+            "--max-cost",
+            "--price",
+            "--timeout-s",
+            "--max-error-streak",
+            "--max-output-chars",
+            "--request-timeout-s",
+            "--max-retries",
+            "--cell-timeout-s",
+            "--fuel",
+            "--memory-mb",
+            "--max-output-bytes",
+            "--max-host-calls",
+            "--prompt-file",
+            "--child-prompt-file",
+            "--log-dir",
+            "--json",
+            "Exit status",
         ] {
             assert!(help.contains(flag), "{flag} missing from:\n{help}");
         }

@@ -40,6 +40,9 @@ pub enum MockReply {
         /// Output tokens reported.
         output_tokens: u64,
     },
+    /// A 200 with this JSON body as it is (for replies shaped like a real
+    /// server's: `content: null`, a list of parts, reasoning fields, ...).
+    Body(Value),
     /// An error status with a provider-style error body.
     Status {
         /// The HTTP status.
@@ -66,6 +69,26 @@ impl MockReply {
     /// An error status.
     pub fn status(status: u16, message: impl Into<String>) -> Self {
         MockReply::Status { status, message: message.into(), retry_after: None }
+    }
+
+    /// An OpenAI-style reply cut off by the token limit
+    /// (`finish_reason: "length"`).
+    pub fn cut_off(text: impl Into<String>) -> Self {
+        MockReply::Body(json!({
+            "id": "chatcmpl-mock", "object": "chat.completion", "model": "mock",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text.into()}, "finish_reason": "length"}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+        }))
+    }
+
+    /// An OpenAI-style reply whose `message` is this object (for example
+    /// `{"content": null, "tool_calls": [...]}` or reasoning fields).
+    pub fn message(message: Value) -> Self {
+        MockReply::Body(json!({
+            "id": "chatcmpl-mock", "object": "chat.completion", "model": "mock",
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+        }))
     }
 
     /// A 429 asking to retry after `seconds`.
@@ -281,7 +304,10 @@ async fn handle(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap,
     }
     let anthropic = request.path.ends_with("/messages");
     match reply {
-        MockReply::Text { text, input_tokens, output_tokens } => success(anthropic, &request.model(), &text, input_tokens, output_tokens),
+        MockReply::Text { text, input_tokens, output_tokens } => {
+            success(anthropic, &request.model(), &text, input_tokens, output_tokens)
+        }
+        MockReply::Body(body) => axum::Json(body).into_response(),
         MockReply::Status { status, message, retry_after } => {
             let body = if anthropic {
                 json!({"type": "error", "error": {"type": "api_error", "message": message}})
@@ -298,7 +324,9 @@ async fn handle(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap,
             tokio::time::sleep(delay).await;
             success(anthropic, &request.model(), "", 0, 0)
         }
-        MockReply::Malformed => (StatusCode::OK, [("content-type", "application/json")], "{\"choices\": [").into_response(),
+        MockReply::Malformed => {
+            (StatusCode::OK, [("content-type", "application/json")], "{\"choices\": [").into_response()
+        }
         MockReply::Drop => {
             let stream = futures::stream::iter([
                 Ok(Bytes::from_static(b"{\"choices\"")),

@@ -12,7 +12,6 @@
 #![allow(clippy::print_stdout)]
 
 use clap::Parser;
-use rlm_engine::Rlm;
 use rlm_examples::{Endpoint, haystack};
 use serde_json::Value;
 
@@ -33,15 +32,23 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let (text, needle) = haystack(args.lines, args.seed);
     println!("haystack: {} lines, {} MB", args.lines, text.len() / 1_000_000);
-    let (root, sub) = args.endpoint.models()?;
-    let rlm = Rlm::builder().root(root).sub(sub).max_iterations(10).build()?;
-    let done = rlm.completion(text, "What is the magic number hidden in the context? Answer with the number only.").await?;
-    let found = match &done.answer {
+    let rlm = args.endpoint.rlm()?.max_iterations(10).build()?;
+    let done = rlm
+        .completion(text.as_str(), "What is the magic number hidden in the context? Answer with the number only.")
+        .await?;
+    let answer = done.answer.as_ref().map(|a| a.to_value()).unwrap_or_default();
+    let found = match &answer {
         Value::Number(n) => n.as_u64(),
         Value::String(s) => s.trim().trim_end_matches('.').parse().ok(),
         _ => None,
     };
-    println!("answer: {} (expected {needle}) -> {}", done.answer, if found == Some(needle) { "correct" } else { "WRONG" });
-    println!("{} iterations, {} sub-calls, {} tokens, {:.1} s", done.iterations, done.sub_calls, done.usage.total.tokens(), done.elapsed.as_secs_f64());
+    println!("answer: {answer} (expected {needle}) -> {}", if found == Some(needle) { "correct" } else { "WRONG" });
+    println!(
+        "{} iterations, {} sub-calls, {} tokens, {:.1} s",
+        done.iterations,
+        done.sub_calls,
+        done.usage.total.tokens(),
+        done.elapsed.as_secs_f64()
+    );
     Ok(())
 }

@@ -12,7 +12,6 @@
 #![allow(clippy::print_stdout)]
 
 use clap::Parser;
-use rlm_engine::Rlm;
 use rlm_examples::{Endpoint, averages_match, employees};
 
 #[derive(Debug, Parser)]
@@ -31,15 +30,21 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let (records, expected) = employees(args.records, args.seed);
-    let (root, sub) = args.endpoint.models()?;
-    let rlm = Rlm::builder().root(root).sub(sub).max_iterations(10).build()?;
+    let rlm = args.endpoint.rlm()?.max_iterations(10).build()?;
     let query = "The context is a list of employee records. What is the average salary of each department? \
                  Answer with a dict from department name to the average, rounded to the nearest dollar.";
     let done = rlm.completion(records, query).await?;
-    let verdict = if averages_match(&done.answer, &expected) { "correct" } else { "WRONG" };
-    println!("answer:   {}", done.answer);
+    let answer = done.answer.as_ref().map(|a| a.to_value()).unwrap_or_default();
+    let verdict = if averages_match(&answer, &expected) { "correct" } else { "WRONG" };
+    println!("answer:   {answer}");
     println!("expected: {}", serde_json::to_string(&expected)?);
     println!("-> {verdict}");
-    println!("{} iterations, {} sub-calls, {} tokens, {:.1} s", done.iterations, done.sub_calls, done.usage.total.tokens(), done.elapsed.as_secs_f64());
+    println!(
+        "{} iterations, {} sub-calls, {} tokens, {:.1} s",
+        done.iterations,
+        done.sub_calls,
+        done.usage.total.tokens(),
+        done.elapsed.as_secs_f64()
+    );
     Ok(())
 }
