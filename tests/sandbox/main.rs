@@ -10,5 +10,8 @@ mod limits;
 mod modules;
 /// REPL semantics: persistence, isolation, output, errors, contexts, FINAL.
 mod repl;
-/// `llm_query`, `rlm_query`, their batched and async forms.
+/// `llm_query`, `rlm_query`, their batched and async forms, tools.
 mod subcalls;
+/// The guest is untrusted in everything it reports: one test per class of
+/// the hostile-guest review.
+mod untrusted;

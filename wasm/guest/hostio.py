@@ -42,6 +42,11 @@ class ValueTooLarge(ValueError):
     """The host refused a value: over the size cap, or not representable."""
 
 
+# Shown in tracebacks without the driver's module name.
+for _cls in (SandboxLimitError, OutputLimitExceeded, HostCallLimitExceeded, CellTimeout, ValueTooLarge):
+    _cls.__module__ = "builtins"
+
+
 def encode(text):
     return text.encode("utf-8", "surrogatepass")
 

@@ -139,24 +139,21 @@ def set_scaffold(name, value):
     _state.scaffold[name] = value
 
 
-def is_user_name(name, value):
-    if name.startswith("__") and name.endswith("__"):
-        return False
-    scaffold = _state.scaffold.get(name, _MISSING)
-    if scaffold is value:
-        return False
-    if _state.soft.get(name, _MISSING) is value:
-        return False
-    if name == "answer" and value is _state.answer:
-        return False
-    return not _isinstance(value, types.ModuleType)
-
-
 _MISSING = object()
 
 
 def user_vars():
-    return {k: v for k, v in _state.ns.items() if is_user_name(k, v)}
+    # Inlined checks: a namespace may hold hundreds of thousands of names.
+    scaffold, soft, answer, module = _state.scaffold, _state.soft, _state.answer, types.ModuleType
+    return {
+        k: v
+        for k, v in _state.ns.items()
+        if not (k[:2] == "__" and k[-2:] == "__")
+        and scaffold.get(k, _MISSING) is not v
+        and soft.get(k, _MISSING) is not v
+        and not (v is answer and k == "answer")
+        and _type(v) is not module
+    }
 
 
 # --- before and after a cell -----------------------------------------------------
@@ -244,19 +241,25 @@ def _fingerprint(value):
     return (_id(value), shallow, inner)
 
 
+_ATOMIC = frozenset((int, float, str, bytes, bool, type(None), complex, range, types.FunctionType, type))
+
+
 def _changed(user):
     before = _state.fingerprints
     after = {}
-    changed = []
+    atomic = _ATOMIC
     for name, value in user.items():
-        try:
-            fp = _fingerprint(value)
-        except Exception:
+        if _type(value) in atomic:
+            # Immutable (or identity is all that matters): rebinding is the change.
             fp = _id(value)
+        else:
+            try:
+                fp = _fingerprint(value)
+            except Exception:
+                fp = _id(value)
         after[name] = fp
-        if before.get(name, _MISSING) != fp:
-            changed.append(name)
     _state.fingerprints = after
+    changed = [name for name, fp in after.items() if before.get(name, _MISSING) != fp]
     changed.sort()
     return changed
 
@@ -264,11 +267,22 @@ def _changed(user):
 MAX_CHANGED_VARS = 1000
 
 
+def _line(name, value):
+    # One `name<TAB>type` line; a name may hold any character.
+    name = name.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t")
+    return f"{name}\t{_type(value).__name__}\n"
+
+
+def _var_lines(user, names):
+    """The report format of variables: the number left out on the first
+    line, then one `name<TAB>type` line each. Line-based, so the host can
+    keep a prefix of it and count the rest."""
+    shown = names[:MAX_CHANGED_VARS]
+    return f"{_len(names) - _len(shown)}\n" + "".join(_line(n, user[n]) for n in shown)
+
+
 def _report_changed(user):
-    changed = _changed(user)
-    shown = changed[:MAX_CHANGED_VARS]
-    pairs = [[name, _type(user[name]).__name__] for name in shown]
-    hostio.report(hostio.Report.CHANGED_VARS, hostio.to_json([pairs, _len(changed) - _len(shown)]))
+    hostio.report(hostio.Report.CHANGED_VARS, _var_lines(user, _changed(user)))
 
 
 # --- tracebacks ---------------------------------------------------------------------
@@ -452,8 +466,7 @@ def get_var(name):
 
 def list_vars():
     user = user_vars()
-    pairs = [[k, _type(user[k]).__name__] for k in _sorted(user)[:10_000]]
-    hostio.report(hostio.Report.VARS, hostio.to_json(pairs))
+    hostio.report(hostio.Report.VARS, _var_lines(user, _sorted(user)))
     return True
 
 

@@ -161,6 +161,18 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = rlm_llm::DEFAULT_MAX_RETRIES)]
     pub max_retries: u32,
 
+    /// Sandboxes of the run alive at once (the root and its sub-RLMs); a
+    /// new one waits for a free slot.
+    #[arg(long, value_name = "N", default_value_t = rlm_core::DEFAULT_MAX_LIVE_SANDBOXES,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_live_sandboxes: usize,
+
+    /// Linear memory all sandboxes of the run may hold together, in MiB;
+    /// growth past it fails in the guest with `MemoryError` (`memory_limit`).
+    /// By default, half of the machine's memory.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(64..))]
+    pub max_total_memory_mb: Option<u64>,
+
     /// Wall-clock limit of one cell, in seconds (a cell may wait for many
     /// sub-RLMs).
     #[arg(long, value_name = "N", default_value_t = rlm_engine::DEFAULT_CELL_TIMEOUT.as_secs(),

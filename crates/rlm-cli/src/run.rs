@@ -135,6 +135,8 @@ fn build(args: &RunArgs) -> anyhow::Result<Rlm> {
     config.log_dir = args.log_dir.clone();
     config.prompts = prompts;
     config.helpers = helpers;
+    config.max_live_sandboxes = args.max_live_sandboxes;
+    config.max_sandbox_memory_bytes = args.max_total_memory_mb.map(|mb| (mb as usize).saturating_mul(1 << 20));
     let runtime = crate::start_runtime(args.sandbox.runtime_config())?;
     Rlm::builder()
         .sandboxes(Arc::new(runtime))

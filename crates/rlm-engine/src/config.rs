@@ -73,6 +73,14 @@ pub struct RlmConfig {
     /// Python code loaded into every sandbox of the run, root and children,
     /// before the first cell. By default, none.
     pub helpers: Vec<HelperSource>,
+    /// Sandboxes of one run alive at once (the root and its sub-RLMs); a new
+    /// one waits for a free slot. Ignored when the `Rlm` shares a quota. By
+    /// default, [`rlm_core::DEFAULT_MAX_LIVE_SANDBOXES`].
+    pub max_live_sandboxes: usize,
+    /// Linear memory all sandboxes of one run may hold together; growth past
+    /// it is refused (`memory_limit`). Ignored when the `Rlm` shares a quota.
+    /// By default, half of the machine's memory.
+    pub max_sandbox_memory_bytes: Option<usize>,
 }
 
 impl Default for RlmConfig {
@@ -97,6 +105,8 @@ impl Default for RlmConfig {
             prompts: Prompts::default(),
             sampling: SamplingOptions::default(),
             helpers: Vec::new(),
+            max_live_sandboxes: rlm_core::DEFAULT_MAX_LIVE_SANDBOXES,
+            max_sandbox_memory_bytes: None,
         }
     }
 }
@@ -129,6 +139,12 @@ impl RlmConfig {
         }
         if self.max_cost.is_some_and(|c| !(c.is_finite() && c >= 0.0)) {
             return Err(BuildError::invalid("cost budget", "must be a non-negative number"));
+        }
+        if self.max_live_sandboxes == 0 {
+            return Err(BuildError::invalid("live sandboxes", "must be at least 1"));
+        }
+        if self.max_sandbox_memory_bytes.is_some_and(|m| m < rlm_core::MIN_MEMORY_BYTES) {
+            return Err(BuildError::invalid("memory of all sandboxes", "must be at least 64 MiB"));
         }
         if self.max_wall_time.is_some_and(|t| t.is_zero()) {
             return Err(BuildError::invalid("wall-clock budget", "must be above zero"));

@@ -253,7 +253,13 @@ impl Request {
             factory: inner.factory.clone(),
             registry: inner.registry.clone(),
             permits: inner.permits.clone().unwrap_or_else(|| Arc::new(Semaphore::new(config.max_concurrency))),
-            quota: inner.quota.clone().unwrap_or_else(SandboxQuota::for_machine),
+            quota: inner.quota.clone().unwrap_or_else(|| {
+                let machine = SandboxQuota::for_machine();
+                SandboxQuota::new(
+                    config.max_live_sandboxes,
+                    config.max_sandbox_memory_bytes.unwrap_or(machine.max_memory()),
+                )
+            }),
             config: config.clone(),
             tools: inner.tools.clone(),
             cancel: self.cancel.clone().unwrap_or_default(),

@@ -251,7 +251,7 @@ impl Sandbox {
             Some((vars, omitted)) => {
                 let extra = vars.len().saturating_sub(MAX_CHANGED_VARS) as u64;
                 let vars = vars.into_iter().take(MAX_CHANGED_VARS).map(|(name, type_name)| VarInfo { name, type_name });
-                (vars.collect(), omitted + extra)
+                (vars.collect(), omitted.saturating_add(extra))
             }
             None => (Vec::new(), 0),
         };
@@ -286,7 +286,10 @@ impl Sandbox {
             self.collect(result)
         };
         Ok(match self.settle("reading a variable", done)? {
-            (true, call) => call.reports.value.ok_or_else(|| format!("the value of {name} could not be read")),
+            (true, call) => call.reports.value.ok_or_else(|| match call.facts.size_refused {
+                Some(why) => format!("the value of {name} cannot be returned: {why}"),
+                None => format!("the value of {name} could not be read"),
+            }),
             (false, call) => Err(call.reports.message.unwrap_or_else(|| format!("no variable named {name}"))),
         })
     }

@@ -91,6 +91,16 @@ fn take_report(store: &mut StoreContextMut<'_, HostState>, kind: ReportKind, dat
         ReportKind::Message => MAX_MESSAGE_BYTES,
         ReportKind::Value => limits.max_value_bytes,
     };
+    if matches!(kind, ReportKind::ChangedVars | ReportKind::Vars) {
+        let vars = var_lines(data.as_le_slice(&*store), cap);
+        let reports = &mut store.data_mut().call.reports;
+        if kind == ReportKind::ChangedVars {
+            reports.changed_vars = Some(vars);
+        } else {
+            reports.vars = Some(vars.0);
+        }
+        return;
+    }
     // Text reports keep their head; structured ones are refused whole.
     let text_report = matches!(kind, ReportKind::Traceback | ReportKind::Display | ReportKind::Message);
     if data.len() > cap && !text_report {
@@ -116,14 +126,7 @@ fn take_report(store: &mut StoreContextMut<'_, HostState>, kind: ReportKind, dat
         ReportKind::Traceback => reports.traceback = Some(cap_text(text, cap)),
         ReportKind::Display => reports.display = Some(text),
         ReportKind::Message => reports.message = Some(text),
-        ReportKind::ChangedVars => match parse::<(Vec<(String, String)>, u64)>(&text) {
-            Some(changed) => reports.changed_vars = Some(changed),
-            None => malformed(reports, "changed-vars"),
-        },
-        ReportKind::Vars => match parse::<Vec<(String, String)>>(&text) {
-            Some(vars) => reports.vars = Some(vars),
-            None => malformed(reports, "vars"),
-        },
+        ReportKind::ChangedVars | ReportKind::Vars => unreachable!("handled above"),
         ReportKind::Functions => match parse::<Vec<FunctionInfoWire>>(&text) {
             Some(functions) => {
                 reports.functions = Some(
@@ -146,6 +149,26 @@ fn take_report(store: &mut StoreContextMut<'_, HostState>, kind: ReportKind, dat
     }
 }
 
+/// Reads a variables report: the guest's count of names left out, then
+/// `name<TAB>type` lines. Only the first `cap` bytes are read; the lines
+/// past them are counted, not kept.
+fn var_lines(data: &[u8], cap: usize) -> (Vec<(String, String)>, u64) {
+    let (kept, rest) = data.split_at(data.len().min(cap));
+    let text = String::from_utf8_lossy(kept);
+    let mut lines = text.split_inclusive('\n');
+    let mut omitted: u64 = lines.next().and_then(|l| l.trim().parse().ok()).unwrap_or(0);
+    let mut vars = Vec::new();
+    for line in lines {
+        match line.strip_suffix('\n').and_then(|l| l.split_once('\t')) {
+            Some((name, type_name)) => vars.push((name.to_owned(), type_name.to_owned())),
+            // A line cut at the cap: its end, in `rest`, is counted below.
+            None => {}
+        }
+    }
+    omitted = omitted.saturating_add(rest.iter().filter(|&&b| b == b'\n').count() as u64);
+    (vars, omitted)
+}
+
 #[derive(serde::Deserialize)]
 struct FunctionInfoWire {
     name: String,
@@ -155,4 +178,22 @@ struct FunctionInfoWire {
 
 fn parse<T: DeserializeOwned>(text: &str) -> Option<T> {
     serde_json::from_str(text).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::var_lines;
+
+    #[test]
+    fn variable_reports_keep_what_fits_and_count_the_rest() {
+        let report = b"2\na\tint\nbb\tlist\nccc\tstr\n";
+        assert_eq!(
+            var_lines(report, 1000),
+            (vec![("a".into(), "int".into()), ("bb".into(), "list".into()), ("ccc".into(), "str".into())], 2)
+        );
+        // Cut inside the third line: it and nothing after it is kept.
+        assert_eq!(var_lines(report, 20), (vec![("a".into(), "int".into()), ("bb".into(), "list".into())], 3));
+        assert_eq!(var_lines(report, 19), (vec![("a".into(), "int".into()), ("bb".into(), "list".into())], 3));
+        assert_eq!(var_lines(b"garbage", 100), (vec![], 0));
+    }
 }

@@ -1,0 +1,275 @@
+//! The guest is untrusted in everything it reports: each class of attack of
+//! the hostile-guest review, through the library. (The same classes through
+//! the binary, with memory measured, are in `crates/rlm-cli/tests/hostile.rs`.)
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rlm_sandbox::{CellErrorKind, CellOutcome, Context, Limits, NoBackend, Runtime, RuntimeConfig, SandboxQuota};
+use rlm_tests::{RecordingHandler, Shared, sandbox, sandbox_with};
+use serde_json::json;
+
+fn kind(out: &CellOutcome) -> Option<CellErrorKind> {
+    out.error.as_ref().map(|e| e.kind)
+}
+
+async fn recording() -> (rlm_sandbox::Sandbox, Arc<RecordingHandler>) {
+    let handler = RecordingHandler::with_delay(Duration::ZERO);
+    let sb = sandbox_with(Limits::default(), Arc::new(Shared(handler.clone()))).await;
+    (sb, handler)
+}
+
+// --- 1. host memory amplification ------------------------------------------
+
+#[tokio::test]
+async fn values_over_the_cap_are_refused_before_the_host_reads_them() {
+    let limits = Limits::default().max_value_bytes(1 << 20);
+    let handler = RecordingHandler::with_delay(Duration::ZERO);
+    let mut sb = sandbox_with(limits, Arc::new(Shared(handler.clone()))).await;
+    let out = sb.run_cell("FINAL([{'': 0}] * 300_000)").await.unwrap();
+    assert_eq!(kind(&out), Some(CellErrorKind::SizeLimit), "{out:?}");
+    assert!(out.final_value.is_none());
+    assert!(out.error.as_ref().unwrap().message.contains("the limit is 1048576 bytes"), "{out:?}");
+    assert!(out.stderr.contains("ValueTooLarge"), "the model sees why: {}", out.stderr);
+    let out = sb.run_cell("rlm_query([{'': 0}] * 300_000)").await.unwrap();
+    assert_eq!(kind(&out), Some(CellErrorKind::SizeLimit), "{out:?}");
+    assert!(handler.calls.lock().unwrap().is_empty(), "nothing reached the handler");
+    let out = sb.run_cell("big = 'x' * 2_000_000").await.unwrap();
+    assert!(out.is_ok());
+    let read = sb.get_var("big").await.unwrap();
+    assert!(read.unwrap_err().contains("limit is 1048576 bytes"));
+    // Under the cap, a large answer arrives whole, as text.
+    let out = sb.run_cell("FINAL([{'': 0}] * 100_000)").await.unwrap();
+    assert_eq!(out.final_value.unwrap().as_str().len(), 900_000);
+}
+
+// --- 2. the output cap covers every guest string ------------------------------
+
+#[tokio::test]
+async fn tracebacks_and_variable_names_go_under_the_output_cap() {
+    let mut sb = sandbox_with(Limits::default().max_output_bytes(1000), Arc::new(NoBackend)).await;
+    let out = sb.run_cell("raise Exception('A' * 5_000_000)").await.unwrap();
+    assert_eq!(kind(&out), Some(CellErrorKind::Exception));
+    assert!(out.stderr.len() < 1100, "{}", out.stderr.len());
+    assert!(out.error.as_ref().unwrap().message.len() < 1100);
+    assert!(out.stderr.contains("more bytes cut"), "a marker says so");
+    let out = sb.run_cell("for i in range(200_000):\n    globals()[f'name_{i}'] = i").await.unwrap();
+    assert!(out.is_ok(), "{out:?}");
+    let listed = out.changed_vars.len() as u64;
+    assert!(listed < 100, "names fit the 1000-byte cap: {listed}");
+    assert_eq!(listed + out.changed_vars_omitted, 200_001, "every other name (and `i`) is counted");
+    let vars = sb.list_vars().await.unwrap();
+    assert!(vars.len() < 100);
+}
+
+// --- 3. host work stays inside the deadline -------------------------------------
+
+#[tokio::test]
+async fn a_huge_namespace_costs_guest_time_not_host_time() {
+    let mut sb = sandbox_with(Limits::default().timeout(Duration::from_secs(20)), Arc::new(NoBackend)).await;
+    let started = Instant::now();
+    let out = sb.run_cell("for i in range(400_000):\n    globals()[f'v{i}'] = i").await.unwrap();
+    assert!(out.is_ok(), "{out:?}");
+    let out = sb.run_cell("x = 1").await.unwrap();
+    assert_eq!(out.changed_vars.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(), ["x"]);
+    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn a_cell_stopped_by_a_hard_limit_gives_no_final() {
+    let mut sb =
+        sandbox_with(Limits::default().timeout(Duration::from_millis(300)).fuel(None), Arc::new(NoBackend)).await;
+    let out = sb
+        .run_cell("import time\ntry:\n    time.sleep(5)\nexcept BaseException:\n    pass\nFINAL('from a stopped cell')")
+        .await
+        .unwrap();
+    assert_eq!(kind(&out), Some(CellErrorKind::Timeout), "{out:?}");
+    assert_eq!(out.final_value, None);
+    assert!(out.notices.iter().any(|n| n.contains("its answer was not taken")), "{:?}", out.notices);
+}
+
+// --- 4. limit kinds come from host facts ------------------------------------------
+
+#[tokio::test]
+async fn raising_the_drivers_limit_classes_is_an_exception() {
+    let mut sb = sandbox().await;
+    for class in ["CellTimeout", "OutputLimitExceeded", "HostCallLimitExceeded"] {
+        let out = sb.run_cell(&format!("import hostio\nraise hostio.{class}('forged')")).await.unwrap();
+        assert_eq!(kind(&out), Some(CellErrorKind::Exception), "{class}: {out:?}");
+    }
+}
+
+#[tokio::test]
+async fn catching_a_limit_does_not_hide_it() {
+    let mut sb = sandbox_with(Limits::default().timeout(Duration::from_millis(300)), Arc::new(NoBackend)).await;
+    let out = sb.run_cell("import time\ntry:\n    time.sleep(5)\nexcept BaseException:\n    pass").await.unwrap();
+    assert_eq!(kind(&out), Some(CellErrorKind::Timeout), "{out:?}");
+    assert!(!out.state_lost);
+
+    let handler = RecordingHandler::with_delay(Duration::ZERO);
+    let mut sb = sandbox_with(Limits::default().max_host_calls(2), Arc::new(Shared(handler))).await;
+    let code = "try:\n    llm_query_batched(['a'] * 5)\nexcept BaseException as e:\n    raise ValueError('not a limit, honest')";
+    let out = sb.run_cell(code).await.unwrap();
+    assert_eq!(kind(&out), Some(CellErrorKind::HostCallLimit), "{out:?}");
+    let out = sb.run_cell("try:\n    print('x' * 10_000_000)\nexcept BaseException:\n    pass").await.unwrap();
+    assert_eq!(kind(&out), Some(CellErrorKind::OutputLimit), "{out:?}");
+}
+
+// --- 5. model code cannot corrupt later cells -----------------------------------------
+
+#[tokio::test]
+async fn patching_json_cannot_forge_an_answer() {
+    let mut sb = sandbox().await;
+    sb.run_cell(
+        "import json, json.encoder\njson.dumps = lambda *a, **k: '\"forged\"'\njson.encoder.c_make_encoder = None",
+    )
+    .await
+    .unwrap();
+    let out = sb.run_cell("FINAL(42)").await.unwrap();
+    assert_eq!(out.final_value.unwrap(), json!(42));
+}
+
+#[tokio::test]
+async fn rebinding_the_drivers_functions_does_not_redirect_later_cells() {
+    let mut sb = sandbox().await;
+    sb.run_cell("FINAL.__globals__['run_cell'] = lambda code: 'ok'\nimport app\napp.state = None").await.unwrap();
+    let out = sb.run_cell("1 / 0").await.unwrap();
+    assert_eq!(kind(&out), Some(CellErrorKind::Exception), "{out:?}");
+    assert!(out.stderr.contains("ZeroDivisionError"));
+}
+
+#[tokio::test]
+async fn trace_and_profile_hooks_and_gc_callbacks_do_not_outlive_their_cell() {
+    let mut sb = sandbox().await;
+    let code = "import sys, gc\ndef hook(*a):\n    return hook\nsys.settrace(hook)\nsys.setprofile(hook)\ngc.callbacks.append(lambda *a: print('gc!'))";
+    assert!(sb.run_cell(code).await.unwrap().is_ok());
+    let out =
+        sb.run_cell("import sys, gc\nprint(sys.gettrace(), sys.getprofile(), len(gc.callbacks))\n1 / 0").await.unwrap();
+    assert_eq!(out.stdout, "None None 0\n");
+    assert_eq!(kind(&out), Some(CellErrorKind::Exception), "errors are still reported: {out:?}");
+}
+
+#[tokio::test]
+async fn audit_hooks_are_refused() {
+    let mut sb = sandbox().await;
+    let out = sb.run_cell("import sys\nsys.addaudithook(lambda *a: 1 / 0)").await.unwrap();
+    assert!(out.stderr.contains("sys.addaudithook is disabled"), "{}", out.stderr);
+    let out = sb.run_cell("print('fine')").await.unwrap();
+    assert_eq!(out.stdout, "fine\n");
+}
+
+#[tokio::test]
+async fn builtins_are_restored_from_a_copy_the_model_cannot_write() {
+    let mut sb = sandbox().await;
+    let code = "import builtins, state\nbuiltins.len = lambda x: 0\nbuiltins.extra = 1\ntry:\n    state._BUILTINS[0] = None\nexcept TypeError as e:\n    print('immutable')";
+    let out = sb.run_cell(code).await.unwrap();
+    assert_eq!(out.stdout, "immutable\n");
+    let out = sb.run_cell("print(len([1, 2]), 'extra' in dir(__builtins__))").await.unwrap();
+    assert_eq!(out.stdout, "2 False\n");
+}
+
+#[tokio::test]
+async fn a_finalizer_planted_in_one_cell_cannot_answer_for_another() {
+    let mut sb = sandbox().await;
+    let plant = "class Ghost:\n    def __del__(self):\n        FINAL('ghost')\ng = Ghost()\ng.cycle = g\ndel g";
+    assert!(sb.run_cell(plant).await.unwrap().is_ok());
+    let out = sb.run_cell("x = [list(range(10)) for _ in range(10_000)]\nprint('innocent')").await.unwrap();
+    assert_eq!(out.stdout, "innocent\n");
+    assert_eq!(out.final_value, None, "{out:?}");
+}
+
+// --- 6. strings that cannot be encoded ---------------------------------------------------
+
+#[tokio::test]
+async fn lone_surrogates_never_trap_on_any_path() {
+    let (mut sb, handler) = recording().await;
+    sb.load_context(0, Context::from(json!(["\u{fffd}"]))).await.unwrap();
+    sb.run_cell("keep = 'state survives'\nbad = __import__('json').loads('\"\\\\udcff\"')").await.unwrap();
+    let cells = [
+        "print(bad)",
+        "import sys\nsys.stderr.write(bad)",
+        "FINAL(bad)",
+        "FINAL({bad: 1})",
+        "FINAL_VAR('bad')",
+        "raise ValueError(bad)",
+        "e = ValueError('x')\ne.add_note(bad)\nraise e",
+        "globals()[bad] = 1",
+        "llm_query(bad)",
+        "llm_query('x', model=bad)",
+        "rlm_query({bad: bad})",
+        "llm_query_batched([bad, 'ok'])",
+    ];
+    for code in cells {
+        let out = sb.run_cell(code).await.unwrap();
+        assert!(!out.state_lost, "{code}: {out:?}");
+        assert!(!matches!(kind(&out), Some(CellErrorKind::Trap)), "{code}: {out:?}");
+    }
+    assert!(handler.calls.lock().unwrap().iter().any(|c| c.contains('\u{fffd}')), "replaced, not dropped");
+    let out = sb.run_cell("print(keep)").await.unwrap();
+    assert_eq!(out.stdout, "state survives\n");
+    assert!(sb.list_vars().await.unwrap().iter().any(|v| v.name.contains('\u{fffd}')));
+    let value = sb.get_var("bad").await.unwrap().unwrap();
+    assert_eq!(value, json!("\u{fffd}\u{fffd}\u{fffd}"));
+}
+
+// --- 7. aggregate budgets ----------------------------------------------------------------
+
+#[tokio::test]
+async fn a_quota_caps_live_sandboxes_and_their_memory_together() {
+    let runtime = rlm_tests::runtime();
+    let quota = SandboxQuota::new(2, 160 << 20).with_wait(Duration::from_millis(200));
+    let options = || rlm_sandbox::SpawnOptions::new(Limits::default(), Arc::new(NoBackend)).quota(Some(quota.clone()));
+    let mut a = runtime.spawn_sandbox(options()).await.unwrap();
+    let _b = runtime.spawn_sandbox(options()).await.unwrap();
+    let err = runtime.spawn_sandbox(options()).await.unwrap_err();
+    assert!(matches!(err, rlm_sandbox::Error::Capacity { .. }), "{err:?}");
+    let held = quota.memory_used();
+    assert!(held > 0 && held <= 160 << 20, "{held}");
+    let out = a.run_cell("x = bytearray(150 << 20)").await.unwrap();
+    assert_eq!(kind(&out), Some(CellErrorKind::MemoryLimit), "{out:?}");
+    assert!(out.error.as_ref().unwrap().message.contains("run's budget"), "{out:?}");
+    drop(a);
+    assert!(quota.memory_used() < held, "a dropped sandbox gives its memory back");
+}
+
+#[tokio::test]
+async fn a_crash_in_a_full_pool_frees_the_broken_slot_first() {
+    let runtime =
+        Runtime::new(RuntimeConfig::new().max_sandboxes(Some(1)).slot_wait(Duration::from_millis(100))).unwrap();
+    let limits = Limits::default().fuel(Some(50_000_000));
+    let mut sb = runtime.sandbox(limits, Arc::new(NoBackend)).await.unwrap();
+    let out = sb.run_cell("while True: pass").await.unwrap();
+    assert_eq!(kind(&out), Some(CellErrorKind::FuelExhausted));
+    assert!(out.state_lost);
+    let out = sb.run_cell("print('next')").await.unwrap();
+    assert_eq!(out.stdout, "next\n");
+}
+
+#[tokio::test]
+async fn empty_batches_count_toward_the_host_call_cap() {
+    let handler = RecordingHandler::with_delay(Duration::ZERO);
+    let mut sb = sandbox_with(Limits::default().max_host_calls(3), Arc::new(Shared(handler))).await;
+    let out = sb.run_cell("for _ in range(10):\n    llm_query_batched([])").await.unwrap();
+    assert_eq!(kind(&out), Some(CellErrorKind::HostCallLimit), "{out:?}");
+}
+
+// --- 8. fidelity ------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn values_are_exact_or_flagged() {
+    let mut sb = sandbox().await;
+    let out = sb.run_cell("FINAL([2**64 + 1, 10**400])").await.unwrap();
+    let text = out.final_value.unwrap();
+    assert!(text.as_str().starts_with("[18446744073709551617, 1000"), "{text}");
+    let out =
+        sb.run_cell("x = []\ny = x\nfor _ in range(200):\n    y.append([])\n    y = y[0]\nFINAL(x)").await.unwrap();
+    assert_eq!(kind(&out), Some(CellErrorKind::SizeLimit), "{out:?}");
+    assert!(out.error.as_ref().unwrap().message.contains("nests deeper than 100 levels"), "{out:?}");
+    let out =
+        sb.run_cell("x = []\ny = x\nfor _ in range(50_000):\n    y.append([])\n    y = y[0]\nFINAL(x)").await.unwrap();
+    assert!(!out.state_lost, "a very deep value does not trap: {out:?}");
+    assert!(out.final_value.is_none());
+    let out = sb.run_cell("FINAL({1: 'a', '1': 'b'})").await.unwrap();
+    assert!(out.final_value.is_none());
+    assert!(out.stderr.contains("appears twice"), "{}", out.stderr);
+}
