@@ -99,7 +99,7 @@ impl CallHandler for Shared {
 
 /// Retries fast enough for tests: 3 retries, 10 ms to 200 ms apart.
 pub fn fast_retries() -> RetryPolicy {
-    RetryPolicy { max_retries: 3, initial_backoff: Duration::from_millis(10), max_backoff: Duration::from_millis(200) }
+    RetryPolicy::new(3, Duration::from_millis(10), Duration::from_millis(200))
 }
 
 /// A client of `provider` pointed at `mock`, with a 5 s request timeout and

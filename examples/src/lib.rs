@@ -17,10 +17,10 @@ use serde_json::{Value, json};
 pub struct Endpoint {
     /// An OpenAI-compatible base URL (for example `http://localhost:8000/v1`
     /// for vLLM, `http://localhost:11434/v1` for Ollama).
-    #[arg(long, env = "OPENAI_BASE_URL", default_value = "https://api.openai.com/v1")]
+    #[arg(long, env = rlm_core::env::OPENAI_BASE_URL, default_value = "https://api.openai.com/v1")]
     pub base_url: String,
     /// The model name.
-    #[arg(long, env = "RLM_MODEL")]
+    #[arg(long, env = rlm_core::env::MODEL)]
     pub model: String,
     /// The model for sub-calls; by default the same model.
     #[arg(long)]

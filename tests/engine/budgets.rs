@@ -81,7 +81,7 @@ async fn the_token_budget_stops_the_run() {
 async fn the_cost_budget_stops_the_run() {
     let mock = MockLlm::builder().responder(|_| MockReply::text(repl("x = 1"))).start();
     // 10 input + 5 output tokens at $1000/$2000 per million: $0.02 a call.
-    let price = Price { input_per_mtok: 1000.0, output_per_mtok: 2000.0 };
+    let price = Price::new(1000.0, 2000.0);
     let rlm = rlm_for(&mock).price("mock-root", price).price("mock-sub", price).max_cost(0.05).build().unwrap();
     let err = rlm.completion("", "q").await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::MaxCost);

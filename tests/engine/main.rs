@@ -1,6 +1,8 @@
 //! End-to-end tests of the RLM engine and model clients against the mock
 //! model server on 127.0.0.1.
 
+/// The embedder's API: request metadata, shared limits, budget().
+mod api;
 /// Budgets: iterations, error streak, tokens, cost, wall time.
 mod budgets;
 /// The runnable examples, driven by a mock model that writes good code.

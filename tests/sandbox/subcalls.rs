@@ -154,15 +154,15 @@ async fn an_awaited_reply_that_starts_with_error_is_still_a_reply() {
 #[tokio::test]
 async fn tools_are_python_functions_that_reach_the_host() {
     let (mut sb, handler) = recording(Duration::from_millis(50)).await;
-    let spec = rlm_core::ToolSpec {
-        name: "search".into(),
-        description: "Finds documents about a topic.".into(),
-        parameters: rlm_core::JsonText::parse(
+    let spec = rlm_core::ToolSpec::new(
+            "search",
+            "Finds documents about a topic.",
+            rlm_core::JsonText::parse(
             r#"{"type": "object", "properties": {"query": {"type": "string"}, "limit": {"type": "integer"}}, "required": ["query"]}"#,
             10_000,
         )
         .unwrap(),
-    };
+        );
     let functions = sb.install(&[spec], &[]).await.unwrap().unwrap();
     assert_eq!(functions[0].name, "search");
     assert_eq!(functions[0].signature, "(query, limit=None, **kwargs)");

@@ -90,7 +90,7 @@ fn respond(r: &RecordedRequest) -> MockReply {
 
 /// Makes (once) a venv with the pinned `rlms`; returns its python.
 fn rlms_python() -> anyhow::Result<PathBuf> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+    let target = std::env::var_os(rlm_core::env::CARGO_TARGET_DIR)
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
     let venv = target.join("bench-venv").join(format!("rlms-{RLMS_VERSION}"));

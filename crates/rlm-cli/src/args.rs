@@ -73,7 +73,7 @@ pub struct RunArgs {
     pub api_key: Option<String>,
 
     /// The root model.
-    #[arg(long, value_name = "M", env = "RLM_MODEL")]
+    #[arg(long, value_name = "M", env = rlm_core::env::MODEL)]
     pub model: String,
 
     /// The model for `llm_query` and sub-RLMs. By default the root model.

@@ -49,7 +49,7 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<ExitCode> {
 
 async fn sandbox(runtime: &Runtime, limits: rlm_core::Limits) -> anyhow::Result<rlm_sandbox::Sandbox> {
     match runtime.sandbox(limits, Arc::new(NoBackend)).await {
-        Err(rlm_sandbox::Error::InvalidConfig(msg)) => Err(UsageError(msg).into()),
+        Err(e @ rlm_sandbox::Error::InvalidConfig { .. }) => Err(UsageError(e.to_string()).into()),
         other => other.context("cannot create a sandbox"),
     }
 }

@@ -49,7 +49,8 @@ pub fn registry(args: &RunArgs) -> Result<ModelRegistry, UsageError> {
         }
         config.api_key = key.map(ApiKey::new);
         config.request_timeout = Duration::from_secs(args.request_timeout_s);
-        config.retry = RetryPolicy { max_retries: args.max_retries, ..RetryPolicy::default() };
+        config.retry =
+            RetryPolicy::new(args.max_retries, rlm_llm::DEFAULT_INITIAL_BACKOFF, rlm_llm::DEFAULT_MAX_BACKOFF);
         config.sampling = sampling.clone();
         // OpenRouter reports each call's cost itself.
         let reports_cost = config.base_url.contains("openrouter.ai");
@@ -100,5 +101,5 @@ pub fn parse_price(s: &str) -> Result<(String, Price), String> {
         Ok(n) if n.is_finite() && n >= 0.0 => Ok(n),
         _ => Err(format!("`{v}` is not a price")),
     };
-    Ok((model.to_owned(), Price { input_per_mtok: number(input)?, output_per_mtok: number(output)? }))
+    Ok((model.to_owned(), Price::new(number(input)?, number(output)?)))
 }

@@ -116,7 +116,7 @@ fn build(args: &RunArgs) -> anyhow::Result<Rlm> {
         let code = std::fs::read_to_string(path)
             .map_err(|e| UsageError(format!("cannot read helper file `{}`: {e}", path.display())))?;
         let name = path.file_name().map_or_else(|| "helper".to_owned(), |n| n.to_string_lossy().into_owned());
-        helpers.push(HelperSource { name, code });
+        helpers.push(HelperSource::new(name, code));
     }
     let mut config = RlmConfig::default();
     config.root_model = args.model.clone();

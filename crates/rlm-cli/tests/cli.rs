@@ -304,3 +304,14 @@ mod run {
         }
     }
 }
+
+#[test]
+fn an_error_chain_is_printed_once() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let base = format!("http://127.0.0.1:{port}/v1");
+    let out = rlm(&["run", "--base-url", &base, "--model", "m", "--query", "q", "--max-retries", "0"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.matches("cannot talk to openai").count(), 1, "{stderr}");
+    assert!(stderr.contains("the call to model `m` failed: cannot talk to openai at"), "{stderr}");
+}

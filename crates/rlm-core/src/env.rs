@@ -14,6 +14,10 @@ pub const MODEL: &str = "RLM_MODEL";
 pub const OPENAI_API_KEY: &str = "OPENAI_API_KEY";
 /// The key of the Anthropic API, when `--api-key` is not given.
 pub const ANTHROPIC_API_KEY: &str = "ANTHROPIC_API_KEY";
+/// The endpoint of the examples, when `--base-url` is not given.
+pub const OPENAI_BASE_URL: &str = "OPENAI_BASE_URL";
+/// Where `rlm-bench` finds the build's target directory (set by cargo).
+pub const CARGO_TARGET_DIR: &str = "CARGO_TARGET_DIR";
 /// Log filter for `tracing` (overrides `-v`).
 pub const RUST_LOG: &str = "RUST_LOG";
 /// The Python used to build the guest (build time only).

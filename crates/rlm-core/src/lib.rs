@@ -21,7 +21,7 @@
 //! - [`CallHandler`], [`HostCall`]: what model code asks the host for
 //!   (sub-model calls, sub-RLMs, tools).
 //! - [`SandboxQuota`]: run-wide caps on live sandboxes and their memory.
-//! - [`env`]: every environment variable the project reads.
+//! - [`env`](mod@env): every environment variable the project reads.
 #![deny(missing_docs)]
 
 mod calls;

@@ -37,6 +37,7 @@ pub enum Role {
 
 /// One chat message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Message {
     /// Who said it.
     pub role: Role,
@@ -166,6 +167,7 @@ impl ModelRequest {
 
 /// Tokens one call (or many) used.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TokenUsage {
     /// Prompt tokens.
     pub input_tokens: u64,
@@ -174,6 +176,11 @@ pub struct TokenUsage {
 }
 
 impl TokenUsage {
+    /// Usage of `input` prompt and `output` completion tokens.
+    pub fn new(input: u64, output: u64) -> Self {
+        TokenUsage { input_tokens: input, output_tokens: output }
+    }
+
     /// Input plus output.
     pub fn total(&self) -> u64 {
         self.input_tokens + self.output_tokens

@@ -115,30 +115,33 @@ impl Limits {
 
     /// Checks that every limit is in range.
     pub fn validate(&self) -> Result<(), ReplError> {
-        let bad = |message: String| Err(ReplError::InvalidLimits(message));
+        let bad = |limit: &'static str, reason: String| Err(ReplError::InvalidLimits { limit, reason });
         if self.fuel == Some(0) {
-            return bad("fuel must be at least 1".into());
+            return bad("fuel", "must be at least 1".into());
         }
         if self.memory_bytes > MAX_MEMORY_BYTES {
-            return bad(format!(
-                "a memory cap of {} MiB is above the 4096 MiB a 32-bit wasm memory can address",
-                self.memory_bytes >> 20
-            ));
+            return bad(
+                "memory_bytes",
+                format!(
+                    "a memory cap of {} MiB is above the 4096 MiB a 32-bit wasm memory can address",
+                    self.memory_bytes >> 20
+                ),
+            );
         }
         if self.memory_bytes < MIN_MEMORY_BYTES {
-            return bad(format!(
-                "a memory cap of {} MiB is below the 64 MiB the interpreter needs",
-                self.memory_bytes >> 20
-            ));
+            return bad(
+                "memory_bytes",
+                format!("a memory cap of {} MiB is below the 64 MiB the interpreter needs", self.memory_bytes >> 20),
+            );
         }
         if self.timeout.is_zero() {
-            return bad("the cell timeout must be above zero".into());
+            return bad("timeout", "must be above zero".into());
         }
         if self.max_output_bytes == 0 {
-            return bad("the output cap must be at least 1 byte".into());
+            return bad("max_output_bytes", "must be at least 1 byte".into());
         }
         if self.max_value_bytes < 1024 {
-            return bad("the value cap must be at least 1024 bytes".into());
+            return bad("max_value_bytes", "must be at least 1024 bytes".into());
         }
         Ok(())
     }
@@ -198,12 +201,20 @@ impl fmt::Display for CellErrorKind {
 
 /// An early stop of a cell.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct CellError {
     /// Why it stopped.
     pub kind: CellErrorKind,
     /// The host's explanation for limits; the traceback (capped like the
     /// output) for exceptions.
     pub message: String,
+}
+
+impl CellError {
+    /// An error of `kind` with `message`.
+    pub fn new(kind: CellErrorKind, message: impl Into<String>) -> Self {
+        CellError { kind, message: message.into() }
+    }
 }
 
 /// The result of one cell. Every string and list in it that came from the
@@ -270,6 +281,7 @@ fn millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 
 /// A user variable: its name and Python type.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct VarInfo {
     /// The variable's name.
     pub name: String,
@@ -277,8 +289,16 @@ pub struct VarInfo {
     pub type_name: String,
 }
 
+impl VarInfo {
+    /// A variable `name` of type `type_name`.
+    pub fn new(name: impl Into<String>, type_name: impl Into<String>) -> Self {
+        VarInfo { name: name.into(), type_name: type_name.into() }
+    }
+}
+
 /// A function defined by helper code or a tool, as the model's prompt lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct FunctionInfo {
     /// Its name.
     pub name: String,
@@ -288,14 +308,29 @@ pub struct FunctionInfo {
     pub doc: String,
 }
 
+impl FunctionInfo {
+    /// A function's listing.
+    pub fn new(name: impl Into<String>, signature: impl Into<String>, doc: impl Into<String>) -> Self {
+        FunctionInfo { name: name.into(), signature: signature.into(), doc: doc.into() }
+    }
+}
+
 /// Python code loaded into a sandbox before the first cell: its functions
 /// become REPL globals the model is told about.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HelperSource {
     /// A name for tracebacks (a file name, or `helper`).
     pub name: String,
     /// The code.
     pub code: String,
+}
+
+impl HelperSource {
+    /// Helper code named `name` (for tracebacks).
+    pub fn new(name: impl Into<String>, code: impl Into<String>) -> Self {
+        HelperSource { name: name.into(), code: code.into() }
+    }
 }
 
 /// A sandbox failure on the host side. A Python error or a limit is not one:
@@ -304,8 +339,13 @@ pub struct HelperSource {
 #[non_exhaustive]
 pub enum ReplError {
     /// A limit is out of range.
-    #[error("invalid sandbox limits: {0}")]
-    InvalidLimits(String),
+    #[error("invalid sandbox limit `{limit}`: {reason}")]
+    InvalidLimits {
+        /// Which limit.
+        limit: &'static str,
+        /// Why it is out of range.
+        reason: String,
+    },
     /// No sandbox could be started in time: the pool or the run's quota of
     /// live sandboxes stayed full.
     #[error("no sandbox became free within {waited:?} ({what})")]

@@ -13,7 +13,7 @@ use rlm_core::{Message, TokenUsage};
 use serde::Serialize;
 
 use crate::error::ErrorKind;
-use crate::run::Stop;
+use crate::shared::Stop;
 use crate::usage::{Price, Usage};
 
 /// Reply tokens assumed for a call that sets no cap, when reserving.
@@ -107,7 +107,7 @@ impl Budget {
         let input: u64 = messages.iter().map(|m| m.content.len() as u64 / 4 + 4).sum();
         let output = max_output.map_or(OUTPUT_ESTIMATE, u64::from);
         let tokens = input + output;
-        let cost = price.map_or(0.0, |p| p.cost(TokenUsage { input_tokens: input, output_tokens: output }));
+        let cost = price.map_or(0.0, |p| p.cost(TokenUsage::new(input, output)));
         let mut spent = self.state.lock().unwrap();
         let nothing_in_flight = spent.in_flight == 0;
         if let Some(max) = self.max_tokens {
@@ -177,13 +177,13 @@ mod tests {
         let second = budget.reserve(&messages, Some(500), None).unwrap();
         assert!(budget.reserve(&messages, Some(500), None).is_err());
         drop(first);
-        budget.record("m", 0, TokenUsage { input_tokens: 2000, output_tokens: 500 }, None);
+        budget.record("m", 0, TokenUsage::new(2000, 500), None);
         drop(second);
         assert_eq!(budget.remaining().tokens_left, Some(600));
         // Nothing in flight and something left: one more call may try.
         let last = budget.reserve(&messages, Some(500), None).unwrap();
         drop(last);
-        budget.record("m", 0, TokenUsage { input_tokens: 600, output_tokens: 0 }, None);
+        budget.record("m", 0, TokenUsage::new(600, 0), None);
         assert!(budget.reserve(&messages, Some(500), None).is_err());
     }
 }

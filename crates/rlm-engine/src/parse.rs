@@ -14,6 +14,8 @@
 
 use std::borrow::Cow;
 
+use crate::observe::notice;
+
 /// What a reply asked for, apart from its code.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum TextFinal {
@@ -123,13 +125,9 @@ pub(crate) fn parse_reply(reply: &str, cut_off: bool) -> ParsedReply {
     if cut_off {
         if all.last().is_some_and(|f| !f.closed) {
             all.pop();
-            parsed.notes.push(
-                "Your reply was cut off at the token limit, so its unfinished code block was not run. \
-                 Keep replies shorter: a sentence of plan, then one block of code."
-                    .to_owned(),
-            );
+            parsed.notes.push(notice("cut_off_block", &[]));
         } else {
-            parsed.notes.push("Your reply was cut off at the token limit.".to_owned());
+            parsed.notes.push(notice("cut_off", &[]));
         }
     }
     let has_repl = all.iter().any(|f| f.tag == "repl");
@@ -141,17 +139,14 @@ pub(crate) fn parse_reply(reply: &str, cut_off: bool) -> ParsedReply {
                 parsed.blocks.push(fence.code.clone());
             }
         } else if is_python(&fence.tag) {
-            parsed.notes.push(format!(
-                "A block fenced as ```{} was not run: the reply also had ```repl blocks, and only those ran.",
-                fence.tag
-            ));
+            parsed.notes.push(notice("python_not_run", &[("tag", &fence.tag)]));
         } else if looks_like_code(&fence.code) {
             let tag = if fence.tag.is_empty() { "(no language tag)".to_owned() } else { format!("```{}", fence.tag) };
-            parsed.notes.push(format!("A block fenced as {tag} was not run: only ```repl blocks run."));
+            parsed.notes.push(notice("fence_not_run", &[("tag", &tag)]));
         }
     }
     if !has_repl && all.iter().any(|f| is_python(&f.tag)) {
-        parsed.notes.push("Your code was fenced as ```python; it ran, but fence code as ```repl.".to_owned());
+        parsed.notes.push(notice("python_ran", &[]));
     }
     parsed.final_answer = text_final(&prose.join("\n"));
     parsed
@@ -170,7 +165,7 @@ fn text_final(prose: &str) -> Option<TextFinal> {
     let find = |names: &[&str]| {
         starts.iter().find_map(|&at| {
             let line = prose[at..].trim_start_matches([' ', '\t', '*', '>']);
-            names.iter().find_map(|n| line.strip_prefix(n)).map(|rest| argument(rest))
+            names.iter().find_map(|n| line.strip_prefix(n)).map(argument)
         })
     };
     if let Some(arg) = find(&FINAL_VAR_NAMES) {

@@ -11,7 +11,8 @@ use rlm_core::{CallHandler, Context, HelperSource, HostCall, JsonText, Message, 
 use serde_json::json;
 
 use crate::events::{Emitter, EventKind};
-use crate::run::{RunSpec, Shared, run};
+use crate::observe::notice;
+use crate::shared::{RunSpec, Shared};
 use crate::tools::ToolCall;
 use crate::trajectory::{SubCall, answer_string};
 
@@ -188,9 +189,8 @@ async fn llm(
     let limit = shared.sub_context_chars();
     let chars = prompt.chars().count();
     if chars > limit {
-        finished.result = Err(format!(
-            "the prompt is {chars} characters; the sub-model takes at most {limit}. Split it into smaller chunks"
-        ));
+        finished.result =
+            Err(notice("prompt_too_long", &[("chars", &chars.to_string()), ("limit", &limit.to_string())]));
         return finished;
     }
     match shared.call_model(name, vec![Message::user(prompt)], &SamplingOptions::default(), depth, emitter).await {
@@ -243,7 +243,7 @@ async fn sub_rlm(shared: &Arc<Shared>, child: ChildCall, depth: u32, emitter: &E
     }
     let mut helpers = shared.config.helpers.clone();
     helpers.extend(
-        child.helpers.into_iter().enumerate().map(|(i, code)| HelperSource { name: format!("from_parent_{i}"), code }),
+        child.helpers.into_iter().enumerate().map(|(i, code)| HelperSource::new(format!("from_parent_{i}"), code)),
     );
     let spec = RunSpec {
         depth,
@@ -258,7 +258,8 @@ async fn sub_rlm(shared: &Arc<Shared>, child: ChildCall, depth: u32, emitter: &E
         log: None,
     };
     let span = tracing::info_span!("sub_call", kind = "rlm", depth);
-    let task = AbortOnDrop(tokio::spawn(tracing::Instrument::instrument(run(shared.clone(), spec), span)));
+    let child = (shared.child_runner)(shared.clone(), spec);
+    let task = AbortOnDrop(tokio::spawn(tracing::Instrument::instrument(child, span)));
     match task.join().await {
         Ok(out) => {
             let (calls, tokens) = totals(&out.trajectory);

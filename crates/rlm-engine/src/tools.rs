@@ -105,7 +105,7 @@ where
     /// A tool named `name` with this description and JSON Schema of its
     /// arguments, answered by `f`.
     pub fn new(name: impl Into<String>, description: impl Into<String>, parameters: JsonText, f: F) -> Self {
-        FnTool { spec: ToolSpec { name: name.into(), description: description.into(), parameters }, f }
+        FnTool { spec: ToolSpec::new(name, description, parameters), f }
     }
 }
 

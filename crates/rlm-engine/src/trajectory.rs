@@ -15,6 +15,7 @@ use serde_json::{Map, Value, json};
 /// One run (the root or a sub-RLM): its metadata and iterations. Serialised
 /// as `rlms` nests a child run: `{run_metadata, iterations}`.
 #[derive(Clone, Debug, Default, Serialize)]
+#[non_exhaustive]
 pub struct Trajectory {
     /// The run's metadata line (without `type` and `timestamp`).
     pub run_metadata: Value,
@@ -31,6 +32,7 @@ pub(crate) fn answer_string(answer: &JsonText) -> String {
 
 /// One model call and the code it ran.
 #[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
 pub struct Iteration {
     /// Always `iteration`.
     #[serde(rename = "type")]
@@ -45,7 +47,8 @@ pub struct Iteration {
     pub response: String,
     /// The blocks run, with their results.
     pub code_blocks: Vec<CodeBlock>,
-    /// The answer this iteration produced, as a string (see [`answer_string`]).
+    /// The answer this iteration produced, as `rlms` logs it: a string as it
+    /// is, any other value as its JSON.
     pub final_answer: Option<String>,
     /// Seconds the iteration took.
     pub iteration_time: f64,
@@ -94,6 +97,7 @@ impl Iteration {
 
 /// A code block and what running it did.
 #[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
 pub struct CodeBlock {
     /// The code.
     pub code: String,
@@ -103,6 +107,7 @@ pub struct CodeBlock {
 
 /// The result of one block, shaped like `rlms`' `REPLResult`.
 #[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
 pub struct BlockResult {
     /// What it printed.
     pub stdout: String,
@@ -153,6 +158,7 @@ impl BlockResult {
 
 /// One sub-call, shaped like `rlms`' `RLMChatCompletion`.
 #[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
 pub struct SubCall {
     /// The model (or tool) that answered.
     pub root_model: String,

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// Prices of one model, in dollars per million tokens.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Price {
     /// Dollars per million input tokens.
     pub input_per_mtok: f64,
@@ -15,6 +16,11 @@ pub struct Price {
 }
 
 impl Price {
+    /// Dollars per million input and output tokens.
+    pub fn new(input_per_mtok: f64, output_per_mtok: f64) -> Self {
+        Price { input_per_mtok, output_per_mtok }
+    }
+
     /// The cost of `tokens` at this price.
     pub fn cost(&self, tokens: TokenUsage) -> f64 {
         (tokens.input_tokens as f64 * self.input_per_mtok + tokens.output_tokens as f64 * self.output_per_mtok) / 1e6
@@ -23,6 +29,7 @@ impl Price {
 
 /// Calls and tokens of one slice of a run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct UsageTotals {
     /// Model calls.
     pub calls: u64,
@@ -55,6 +62,7 @@ impl UsageTotals {
 
 /// Usage of a whole run, including every sub-call and sub-RLM.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct Usage {
     /// Everything together.
     pub total: UsageTotals,
@@ -110,7 +118,7 @@ mod tests {
     fn usage_adds_up_by_model_and_depth() {
         let mut usage = Usage::default();
         let price = Price { input_per_mtok: 1.0, output_per_mtok: 2.0 };
-        let big = |i, o| TokenUsage { input_tokens: i, output_tokens: o };
+        let big = |i, o| TokenUsage::new(i, o);
         usage.record("big", 0, big(1_000_000, 0), Some(price.cost(big(1_000_000, 0))));
         usage.record("small", 1, big(10, 5), None);
         usage.record("big", 1, big(0, 500_000), Some(price.cost(big(0, 500_000))));

@@ -60,7 +60,7 @@ pub(crate) fn parse_reply(json: &Value, requested: &str) -> Result<ModelReply, E
     let mut reply = ModelReply::new(
         of_type("text", "text"),
         json.get("model").and_then(Value::as_str).unwrap_or(requested),
-        TokenUsage { input_tokens: tokens("input_tokens"), output_tokens: tokens("output_tokens") },
+        TokenUsage::new(tokens("input_tokens"), tokens("output_tokens")),
     );
     reply.reasoning = (!thinking.is_empty()).then_some(thinking);
     reply.finish_reason =

@@ -78,6 +78,7 @@ impl fmt::Debug for ApiKey {
 
 /// Settings of a [`Client`].
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ClientConfig {
     /// The wire protocol.
     pub provider: Provider,
@@ -127,18 +128,20 @@ impl Client {
     /// Checks the settings and builds the HTTP client.
     pub fn new(config: ClientConfig) -> Result<Client, Error> {
         if config.model.trim().is_empty() {
-            return Err(Error::Config("a model name is required".into()));
+            return Err(Error::Config { setting: "model", reason: "a model name is required".into() });
         }
         let base = config.base_url.trim_end_matches('/');
         if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(Error::Config(format!("base URL `{base}` must start with http:// or https://")));
+            let reason = format!("`{base}` must start with http:// or https://");
+            return Err(Error::Config { setting: "base_url", reason });
         }
         if config.api_key.is_none() && base == config.provider.default_base_url() {
-            return Err(Error::Config(format!(
+            let reason = format!(
                 "{} needs an API key: set `{}` or pass one explicitly",
                 config.provider.name(),
                 config.provider.key_env()
-            )));
+            );
+            return Err(Error::Config { setting: "api_key", reason });
         }
         let url = match config.provider {
             Provider::OpenAi => format!("{base}/chat/completions"),
@@ -148,7 +151,7 @@ impl Client {
             .timeout(config.request_timeout)
             .connect_timeout(config.request_timeout.min(Duration::from_secs(30)))
             .build()
-            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+            .map_err(|e| Error::Config { setting: "http client", reason: format!("cannot build it: {e}") })?;
         Ok(Client { http, config, url })
     }
 

@@ -57,8 +57,13 @@ pub enum Error {
         last: Box<Error>,
     },
     /// The client was configured without something it needs.
-    #[error("invalid model client configuration: {0}")]
-    Config(String),
+    #[error("invalid model client setting `{setting}`: {reason}")]
+    Config {
+        /// Which setting.
+        setting: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 fn hint(status: u16) -> &'static str {
@@ -77,7 +82,7 @@ impl Error {
         match self {
             Error::Status { status, .. } => matches!(status, 408 | 409 | 429) || *status >= 500,
             Error::Timeout { .. } | Error::Connection { .. } => true,
-            Error::Malformed { .. } | Error::RetriesExhausted { .. } | Error::Config(_) => false,
+            Error::Malformed { .. } | Error::RetriesExhausted { .. } | Error::Config { .. } => false,
         }
     }
 

@@ -95,7 +95,7 @@ pub(crate) fn parse_reply(json: &Value, requested: &str) -> Result<ModelReply, E
     let mut reply = ModelReply::new(
         text,
         json.get("model").and_then(Value::as_str).unwrap_or(requested),
-        TokenUsage { input_tokens: tokens("prompt_tokens"), output_tokens: tokens("completion_tokens") },
+        TokenUsage::new(tokens("prompt_tokens"), tokens("completion_tokens")),
     );
     reply.reasoning = reasoning;
     reply.finish_reason = finish_reason;
@@ -117,7 +117,7 @@ mod tests {
         .unwrap();
         assert_eq!(reply.text, "hi");
         assert_eq!(reply.model, "m-1");
-        assert_eq!(reply.usage, TokenUsage { input_tokens: 5, output_tokens: 2 });
+        assert_eq!(reply.usage, TokenUsage::new(5, 2));
         assert_eq!(reply.finish_reason, FinishReason::Length);
         assert_eq!(reply.cost, Some(0.0012));
     }

@@ -11,6 +11,7 @@ pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Exponential backoff with jitter, bounded in tries and in delay.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// Retries after the first attempt. By default, [`DEFAULT_MAX_RETRIES`].
     pub max_retries: u32,
@@ -31,6 +32,12 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// `max_retries` retries, the first after `initial_backoff`, none more
+    /// than `max_backoff` apart.
+    pub fn new(max_retries: u32, initial_backoff: Duration, max_backoff: Duration) -> Self {
+        RetryPolicy { max_retries, initial_backoff, max_backoff }
+    }
+
     /// No retries at all.
     pub fn none() -> Self {
         RetryPolicy { max_retries: 0, ..Self::default() }

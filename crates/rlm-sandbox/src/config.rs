@@ -141,13 +141,13 @@ impl RuntimeConfig {
 
     pub(crate) fn validate(&self) -> Result<()> {
         if self.max_sandboxes == Some(0) {
-            return Err(Error::InvalidConfig("max sandboxes must be at least 1".into()));
+            return Err(Error::InvalidConfig { setting: "max_sandboxes", reason: "must be at least 1".into() });
         }
         if self.wasm_stack_bytes < (64 << 10) {
-            return Err(Error::InvalidConfig(format!(
-                "a wasm stack of {} bytes is below the 64 KiB minimum",
-                self.wasm_stack_bytes
-            )));
+            return Err(Error::InvalidConfig {
+                setting: "wasm_stack_bytes",
+                reason: format!("{} bytes is below the 64 KiB minimum", self.wasm_stack_bytes),
+            });
         }
         Ok(())
     }

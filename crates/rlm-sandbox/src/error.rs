@@ -13,9 +13,14 @@ use rlm_core::ReplError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A configuration value is out of range.
-    #[error("invalid sandbox configuration: {0}")]
-    InvalidConfig(String),
+    /// A setting or limit is out of range, or not usable with this runtime.
+    #[error("invalid sandbox setting `{setting}`: {reason}")]
+    InvalidConfig {
+        /// Which setting.
+        setting: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// The wasmtime engine could not be created.
     #[error("cannot create the wasmtime engine")]
     Engine(#[source] anyhow::Error),
@@ -61,7 +66,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl From<Error> for ReplError {
     fn from(error: Error) -> Self {
         match error {
-            Error::InvalidConfig(message) => ReplError::InvalidLimits(message),
+            Error::InvalidConfig { setting, reason } => ReplError::InvalidLimits { limit: setting, reason },
             Error::Capacity { waited, what } => ReplError::Capacity { waited, what },
             Error::Guest { action, source } => ReplError::Host { action, source: source.into() },
             other => ReplError::Host { action: "starting a sandbox", source: Box::new(other) },

@@ -10,7 +10,7 @@
 //!
 //! Every cell runs under [`Limits`]: fuel, linear memory, wall-clock time,
 //! output size, host calls and value size. Hitting one ends the cell with
-//! its own [`CellErrorKind`](rlm_core::CellErrorKind), decided from what the
+//! its own [`CellErrorKind`], decided from what the
 //! host saw; the host stays healthy, and the next cell runs (in a fresh
 //! instance with the contexts reloaded if the stop was a hard one, which
 //! [`CellOutcome::state_lost`] says). `Runtime` implements

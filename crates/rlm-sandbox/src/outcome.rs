@@ -41,7 +41,7 @@ pub(crate) fn classify(seen: &Seen<'_>, limits: &Limits) -> (Option<CellError>, 
         Returned::Trapped(err) => (Some(trap_error(err, seen, limits)), true),
         Returned::Status(CellStatus::DriverFailed) => {
             let message = seen.driver_message.unwrap_or("the REPL driver failed").to_owned();
-            (Some(CellError { kind: CellErrorKind::Trap, message }), true)
+            (Some(CellError::new(CellErrorKind::Trap, message)), true)
         }
         Returned::Status(status) => {
             let error = if seen.facts.deadline_hit {
@@ -56,7 +56,7 @@ pub(crate) fn classify(seen: &Seen<'_>, limits: &Limits) -> (Option<CellError>, 
                 limit(CellErrorKind::SizeLimit)
             } else if *status == CellStatus::Raised {
                 let message = seen.traceback.unwrap_or("the cell raised an exception").to_owned();
-                Some(CellError { kind: CellErrorKind::Exception, message })
+                Some(CellError::new(CellErrorKind::Exception, message))
             } else {
                 None
             };
@@ -88,7 +88,7 @@ fn limit_error(kind: CellErrorKind, seen: &Seen<'_>, limits: &Limits) -> CellErr
         }
         _ => "the cell failed".to_owned(),
     };
-    CellError { kind, message }
+    CellError::new(kind, message)
 }
 
 fn trap_error(err: &anyhow::Error, seen: &Seen<'_>, limits: &Limits) -> CellError {
@@ -97,10 +97,9 @@ fn trap_error(err: &anyhow::Error, seen: &Seen<'_>, limits: &Limits) -> CellErro
         Some(Trap::OutOfFuel) => limit(CellErrorKind::FuelExhausted),
         Some(Trap::Interrupt) => limit(CellErrorKind::Timeout),
         _ if seen.memory_denied => limit(CellErrorKind::MemoryLimit),
-        Some(Trap::StackOverflow) => CellError {
-            kind: CellErrorKind::Trap,
-            message: "the guest overflowed its wasm stack (deep recursion in C code)".into(),
-        },
-        _ => CellError { kind: CellErrorKind::Trap, message: format!("the guest trapped: {err:#}") },
+        Some(Trap::StackOverflow) => {
+            CellError::new(CellErrorKind::Trap, "the guest overflowed its wasm stack (deep recursion in C code)")
+        }
+        _ => CellError::new(CellErrorKind::Trap, format!("the guest trapped: {err:#}")),
     }
 }

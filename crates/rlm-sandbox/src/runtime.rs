@@ -18,7 +18,7 @@ use crate::bindings;
 use crate::config::{EPOCH_TICK, RuntimeConfig, StartEvent};
 use crate::error::{Error, Result};
 use crate::host::{self, HostState};
-use crate::sandbox::Sandbox;
+use crate::sandbox::{Sandbox, Template};
 
 /// The guest component, built from `wasm/` by this crate's build script.
 pub const GUEST_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guest.wasm"));
@@ -42,8 +42,7 @@ pub struct Runtime {
 }
 
 struct Inner {
-    engine: Engine,
-    pre: bindings::SandboxPre<HostState>,
+    template: Arc<Template>,
     config: RuntimeConfig,
     stop_ticker: Arc<AtomicBool>,
     /// One permit per pool slot, so a full pool makes a new sandbox wait
@@ -88,7 +87,8 @@ impl Runtime {
         let stop_ticker = Arc::new(AtomicBool::new(false));
         spawn_ticker(engine.clone(), stop_ticker.clone());
         let slots = pooled.map(|n| (n, Arc::new(Semaphore::new(n as usize))));
-        Ok(Runtime { inner: Arc::new(Inner { engine, pre, config, stop_ticker, slots }) })
+        let template = Arc::new(Template { engine, pre, fuel_metering: config.fuel_metering });
+        Ok(Runtime { inner: Arc::new(Inner { template, config, stop_ticker, slots }) })
     }
 
     /// A fresh sandbox with the given limits, answering host calls with
@@ -100,20 +100,24 @@ impl Runtime {
     /// A fresh sandbox, counted against the options' quota if any.
     pub async fn spawn_sandbox(&self, options: SpawnOptions) -> Result<Sandbox> {
         self.check(&options.limits)?;
-        Sandbox::new(self.clone(), options).await
+        Sandbox::new(self.inner.template.clone(), options, self.slot()).await
     }
 
     /// Checks limits against this runtime (a fuel limit needs metering).
     pub fn check(&self, limits: &Limits) -> Result<()> {
-        limits.validate().map_err(|e| Error::InvalidConfig(e.to_string()))?;
+        limits.validate().map_err(|e| match e {
+            ReplError::InvalidLimits { limit, reason } => Error::InvalidConfig { setting: limit, reason },
+            other => Error::InvalidConfig { setting: "limits", reason: other.to_string() },
+        })?;
         if limits.fuel.is_some() && !self.inner.config.fuel_metering {
-            return Err(Error::InvalidConfig("a fuel limit needs a runtime with fuel metering on".into()));
+            let reason = "a fuel limit needs a runtime with fuel metering on".into();
+            return Err(Error::InvalidConfig { setting: "fuel", reason });
         }
         Ok(())
     }
 
     /// Waits (bounded) for a free pool slot.
-    pub(crate) async fn slot(&self) -> Result<Option<OwnedSemaphorePermit>> {
+    async fn slot(&self) -> Result<Option<OwnedSemaphorePermit>> {
         let Some((_, semaphore)) = &self.inner.slots else { return Ok(None) };
         let wait = self.inner.config.slot_wait;
         match tokio::time::timeout(wait, semaphore.clone().acquire_owned()).await {
@@ -125,14 +129,6 @@ impl Runtime {
     /// The settings this runtime was built with.
     pub fn config(&self) -> &RuntimeConfig {
         &self.inner.config
-    }
-
-    pub(crate) fn engine(&self) -> &Engine {
-        &self.inner.engine
-    }
-
-    pub(crate) fn pre(&self) -> &bindings::SandboxPre<HostState> {
-        &self.inner.pre
     }
 }
 

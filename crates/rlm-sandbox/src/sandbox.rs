@@ -1,6 +1,7 @@
 //! One sandbox: a fresh guest instance, its contexts, and the REPL in it.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
@@ -18,7 +19,6 @@ use crate::error::{Error, Result};
 use crate::host::{CallState, HostState};
 use crate::outcome::{Returned, Seen, classify};
 use crate::output::Output;
-use crate::runtime::Runtime;
 
 /// The notice a cell's outcome carries when its instance was replaced.
 const RESTARTED: &str =
@@ -27,7 +27,7 @@ const RESTARTED: &str =
 /// A Python REPL in its own WebAssembly instance. Variables persist across
 /// [`Sandbox::run_cell`] calls; no other sandbox sees them.
 pub struct Sandbox {
-    runtime: Runtime,
+    template: Arc<Template>,
     options: SpawnOptions,
     /// `None` after a hard stop, until the next use replaces it.
     instance: Option<Instance>,
@@ -41,6 +41,15 @@ pub struct Sandbox {
 struct Instance {
     store: Store<HostState>,
     guest: bindings::Sandbox,
+}
+
+/// What a new instance is made from: the engine, the pre-linked guest, and
+/// whether fuel is metered. The [`Runtime`](crate::Runtime) owns one and
+/// hands it to every sandbox, which keeps it to replace a broken instance.
+pub(crate) struct Template {
+    pub(crate) engine: wasmtime::Engine,
+    pub(crate) pre: bindings::SandboxPre<HostState>,
+    pub(crate) fuel_metering: bool,
 }
 
 impl fmt::Debug for Sandbox {
@@ -63,7 +72,12 @@ struct Done<T> {
 }
 
 impl Sandbox {
-    pub(crate) async fn new(runtime: Runtime, options: SpawnOptions) -> Result<Sandbox> {
+    /// A sandbox in the pool slot `slot` (when the runtime pools them).
+    pub(crate) async fn new(
+        template: Arc<Template>,
+        options: SpawnOptions,
+        slot: impl Future<Output = Result<Option<OwnedSemaphorePermit>>>,
+    ) -> Result<Sandbox> {
         let live = match &options.quota {
             Some(quota) => Some(quota.acquire().await.map_err(|e| match e {
                 ReplError::Capacity { waited, what } => Error::Capacity { waited, what },
@@ -71,10 +85,10 @@ impl Sandbox {
             })?),
             None => None,
         };
-        let slot = runtime.slot().await?;
-        let instance = instantiate(&runtime, &options).await?;
+        let slot = slot.await?;
+        let instance = instantiate(&template, &options).await?;
         Ok(Sandbox {
-            runtime,
+            template,
             options,
             instance: Some(instance),
             contexts: Vec::new(),
@@ -93,7 +107,8 @@ impl Sandbox {
     /// loaded in order: 0, 1, 2, ... Reloading an index replaces it.
     pub async fn load_context(&mut self, index: u32, context: Context) -> Result<()> {
         if index as usize > self.contexts.len() {
-            return Err(Error::InvalidConfig(format!("context {index} loaded before context {}", self.contexts.len())));
+            let reason = format!("context {index} loaded before context {}", self.contexts.len());
+            return Err(Error::InvalidConfig { setting: "context index", reason });
         }
         self.ensure().await?;
         self.push_context(index, &context).await?;
@@ -250,7 +265,8 @@ impl Sandbox {
         let (changed_vars, changed_vars_omitted) = match call.reports.changed_vars {
             Some((vars, omitted)) => {
                 let extra = vars.len().saturating_sub(MAX_CHANGED_VARS) as u64;
-                let vars = vars.into_iter().take(MAX_CHANGED_VARS).map(|(name, type_name)| VarInfo { name, type_name });
+                let vars =
+                    vars.into_iter().take(MAX_CHANGED_VARS).map(|(name, type_name)| VarInfo::new(name, type_name));
                 (vars.collect(), omitted.saturating_add(extra))
             }
             None => (Vec::new(), 0),
@@ -306,7 +322,7 @@ impl Sandbox {
         };
         let (_, call) = self.settle("listing variables", done)?;
         let vars = call.reports.vars.unwrap_or_default();
-        Ok(vars.into_iter().map(|(name, type_name)| VarInfo { name, type_name }).collect())
+        Ok(vars.into_iter().map(|(name, type_name)| VarInfo::new(name, type_name)).collect())
     }
 
     /// Prepares a call into the guest: the deadline (at most the per-cell
@@ -359,7 +375,7 @@ impl Sandbox {
         if self.instance.is_some() {
             return Ok(false);
         }
-        self.instance = Some(instantiate(&self.runtime, &self.options).await?);
+        self.instance = Some(instantiate(&self.template, &self.options).await?);
         for (index, context) in self.contexts.clone().iter().enumerate() {
             self.push_context(index as u32, context).await?;
         }
@@ -372,10 +388,10 @@ impl Sandbox {
     }
 }
 
-async fn instantiate(runtime: &Runtime, options: &SpawnOptions) -> Result<Instance> {
+async fn instantiate(template: &Template, options: &SpawnOptions) -> Result<Instance> {
     let limits = &options.limits;
     let state = HostState::new(limits.clone(), options.handler.clone(), options.quota.clone());
-    let mut store = Store::new(runtime.engine(), state);
+    let mut store = Store::new(&template.engine, state);
     store.limiter(|s| &mut s.memory);
     store.epoch_deadline_callback(|ctx| {
         if Instant::now() >= ctx.data().call.hard_deadline {
@@ -386,10 +402,10 @@ async fn instantiate(runtime: &Runtime, options: &SpawnOptions) -> Result<Instan
         }
     });
     store.set_epoch_deadline(1);
-    if runtime.config().meters_fuel() {
+    if template.fuel_metering {
         store.set_fuel(limits.fuel.unwrap_or(u64::MAX)).map_err(|e| Error::Engine(e.into()))?;
     }
-    let guest = runtime.pre().instantiate_async(&mut store).await.map_err(|e| Error::Instantiate(e.into()))?;
+    let guest = template.pre.instantiate_async(&mut store).await.map_err(|e| Error::Instantiate(e.into()))?;
     Ok(Instance { store, guest })
 }
 

@@ -129,12 +129,8 @@ fn take_report(store: &mut StoreContextMut<'_, HostState>, kind: ReportKind, dat
         ReportKind::ChangedVars | ReportKind::Vars => unreachable!("handled above"),
         ReportKind::Functions => match parse::<Vec<FunctionInfoWire>>(&text) {
             Some(functions) => {
-                reports.functions = Some(
-                    functions
-                        .into_iter()
-                        .map(|f| FunctionInfo { name: f.name, signature: f.signature, doc: f.doc })
-                        .collect(),
-                )
+                reports.functions =
+                    Some(functions.into_iter().map(|f| FunctionInfo::new(f.name, f.signature, f.doc)).collect())
             }
             None => malformed(reports, "functions"),
         },
@@ -159,10 +155,9 @@ fn var_lines(data: &[u8], cap: usize) -> (Vec<(String, String)>, u64) {
     let mut omitted: u64 = lines.next().and_then(|l| l.trim().parse().ok()).unwrap_or(0);
     let mut vars = Vec::new();
     for line in lines {
-        match line.strip_suffix('\n').and_then(|l| l.split_once('\t')) {
-            Some((name, type_name)) => vars.push((name.to_owned(), type_name.to_owned())),
-            // A line cut at the cap: its end, in `rest`, is counted below.
-            None => {}
+        // A line cut at the cap is skipped: its end, in `rest`, is counted below.
+        if let Some((name, type_name)) = line.strip_suffix('\n').and_then(|l| l.split_once('\t')) {
+            vars.push((name.to_owned(), type_name.to_owned()));
         }
     }
     omitted = omitted.saturating_add(rest.iter().filter(|&&b| b == b'\n').count() as u64);

@@ -1,0 +1,202 @@
+//! One completion: its options, cancellation and events, and how it runs.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use rlm_core::{Context, RequestMeta, SandboxQuota};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::builder::Rlm;
+use crate::completion::Completion;
+use crate::config::RunOptions;
+use crate::error::{Error, ErrorKind};
+use crate::events::{Emitter, EventSink};
+use crate::run;
+use crate::shared::{RunSpec, Shared, SharedParts, Stop};
+use crate::trajectory::LogWriter;
+
+impl Rlm {
+    /// Answers `query` about `context` with the `Rlm`'s settings. The future
+    /// is `Send + 'static`, so it can be spawned; dropping it cancels the
+    /// run, its model calls and its sub-RLMs.
+    pub fn completion(
+        &self,
+        context: impl Into<Context>,
+        query: impl Into<String>,
+    ) -> impl Future<Output = Result<Completion, Error>> + Send + 'static {
+        self.request(context, query).send()
+    }
+
+    /// A completion to configure before sending it: per-request options,
+    /// more contexts, cancellation, events, request metadata.
+    pub fn request(&self, context: impl Into<Context>, query: impl Into<String>) -> Request {
+        Request::new(self.clone(), context.into(), query.into())
+    }
+}
+
+/// One completion, configured before it is sent. See [`Rlm::request`].
+#[must_use = "a request does nothing until it is sent"]
+pub struct Request {
+    rlm: Rlm,
+    contexts: Vec<Context>,
+    query: String,
+    options: RunOptions,
+    meta: RequestMeta,
+    cancel: Option<CancellationToken>,
+    events: Option<EventSink>,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("contexts", &self.contexts)
+            .field("query", &self.query)
+            .field("options", &self.options)
+            .field("meta", &self.meta)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Request {
+    pub(crate) fn new(rlm: Rlm, context: Context, query: String) -> Self {
+        Request {
+            rlm,
+            contexts: vec![context],
+            query,
+            options: RunOptions::default(),
+            meta: RequestMeta::default(),
+            cancel: None,
+            events: None,
+        }
+    }
+
+    /// Adds another context, bound as `context_1`, `context_2`, ...
+    pub fn context(mut self, context: impl Into<Context>) -> Self {
+        self.contexts.push(context.into());
+        self
+    }
+
+    /// Changes settings for this request only.
+    pub fn options(mut self, options: RunOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Who the request is for: reaches the model clients, the tools and the
+    /// tracing spans.
+    pub fn meta(mut self, meta: RequestMeta) -> Self {
+        self.meta = meta;
+        self
+    }
+
+    /// Ends the run, with kind `cancelled` and its partial result, when
+    /// `token` is cancelled.
+    pub fn cancel(mut self, token: CancellationToken) -> Self {
+        self.cancel = Some(token);
+        self
+    }
+
+    /// Sends every event of the run to `sink`.
+    pub fn events(mut self, sink: EventSink) -> Self {
+        self.events = Some(sink);
+        self
+    }
+
+    /// Runs the completion.
+    // A named future type would tie callers to this crate's internals; the
+    // `Send + 'static` bound is what a service needs to `tokio::spawn` it.
+    #[allow(clippy::manual_async_fn)]
+    pub fn send(self) -> impl Future<Output = Result<Completion, Error>> + Send + 'static {
+        async move { self.run().await }
+    }
+
+    async fn run(self) -> Result<Completion, Error> {
+        let started = Instant::now();
+        let run_id: Arc<str> = Arc::from(new_run_id());
+        let stopped = |stop: Stop, completion: Completion| Error {
+            kind: stop.kind,
+            message: stop.message,
+            source: stop.source,
+            completion: Box::new(completion),
+        };
+        let base = Completion { run_id: run_id.to_string(), ..Completion::default() };
+        let config = match self.rlm.resolve(&self.options) {
+            Ok(config) => config,
+            Err(e) => {
+                let stop = Stop {
+                    kind: ErrorKind::Config,
+                    message: "the request's settings are invalid".into(),
+                    source: Some(Box::new(e)),
+                };
+                return Err(stopped(stop, base));
+            }
+        };
+        let log = match &config.log_dir {
+            Some(dir) => match LogWriter::create(dir, &run_id) {
+                Ok(log) => Some(log),
+                Err(e) => {
+                    let stop = Stop {
+                        kind: ErrorKind::Log,
+                        message: format!("cannot write the trajectory log in `{}`", dir.display()),
+                        source: Some(Box::new(e)),
+                    };
+                    return Err(stopped(stop, base));
+                }
+            },
+            None => None,
+        };
+        let log_path = log.as_ref().map(|l| l.path().to_owned());
+        let inner = &self.rlm.inner;
+        let config = Arc::new(config);
+        let shared = Arc::new(Shared::new(SharedParts {
+            factory: inner.factory.clone(),
+            registry: inner.registry.clone(),
+            permits: inner.permits.clone().unwrap_or_else(|| Arc::new(Semaphore::new(config.max_concurrency))),
+            quota: inner.quota.clone().unwrap_or_else(|| {
+                let machine = SandboxQuota::for_machine();
+                SandboxQuota::new(
+                    config.max_live_sandboxes,
+                    config.max_sandbox_memory_bytes.unwrap_or(machine.max_memory()),
+                )
+            }),
+            config: config.clone(),
+            tools: inner.tools.clone(),
+            cancel: self.cancel.clone().unwrap_or_default(),
+            meta: Arc::new(self.meta),
+            child_runner: run::run_boxed,
+        }));
+        let spec = RunSpec {
+            depth: 0,
+            contexts: self.contexts,
+            query: self.query,
+            model: config.root_model.clone(),
+            max_iterations: config.max_iterations,
+            system_prompt: config.prompts.root.clone(),
+            helpers: config.helpers.clone(),
+            emitter: Emitter::new(self.events, run_id.clone(), 0),
+            parent: None,
+            log,
+        };
+        let out = run::run(shared.clone(), spec).await;
+        let completion = Completion {
+            answer: out.result.as_ref().ok().cloned(),
+            last_reply: out.last_reply,
+            iterations: out.iterations,
+            usage: shared.budget.usage(),
+            sub_calls: shared.sub_calls.load(std::sync::atomic::Ordering::Relaxed),
+            elapsed: started.elapsed(),
+            trajectory: out.trajectory,
+            run_id: run_id.to_string(),
+            log_path,
+        };
+        match out.result {
+            Ok(_) => Ok(completion),
+            Err(stop) => Err(stopped(stop, completion)),
+        }
+    }
+}
+
+fn new_run_id() -> String {
+    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+}
