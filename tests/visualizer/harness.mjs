@@ -93,7 +93,7 @@ for (const file of files) {
       iterations: log.metadata.totalIterations,
       code_blocks: log.metadata.totalCodeBlocks,
       sub_calls: log.metadata.totalSubLMCalls,
-      final_answer: log.metadata.finalAnswer,
+      final_answer: log.metadata.finalAnswer === undefined ? null : log.metadata.finalAnswer, // [x] gives undefined
       has_errors: log.metadata.hasErrors,
       context_question: log.metadata.contextQuestion,
       context_variable: contextVariable,
@@ -167,8 +167,11 @@ const client = w.__rlmsHarness;
 client.setDescribe(describe);
 
 let failed = 0;
+let timedOut = false; // a log still running in the window would disturb the next ones
 for (const r of results) {
-  if (r.content !== undefined) {
+  if (r.content !== undefined && timedOut) {
+    r.errors.push('client render: not run: an earlier log timed out');
+  } else if (r.content !== undefined) {
     sink = [];
     warnings = r.warnings;
     let out = { errors: [], shown: null };
@@ -177,7 +180,10 @@ for (const r of results) {
       out = await Promise.race([
         client.runLog(path.basename(r.file), r.content),
         new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`timed out after ${TIMEOUT_S}s`)), TIMEOUT_S * 1000);
+          timer = setTimeout(() => {
+            timedOut = true;
+            reject(new Error(`timed out after ${TIMEOUT_S}s (VISUALIZER_TIMEOUT_S)`));
+          }, TIMEOUT_S * 1000);
         }),
       ]);
     } catch (e) {
