@@ -12,7 +12,7 @@
 # Environment: RLMS_VISUALIZER_DIR (default: ../shared/rlms-visualizer beside the repository),
 # VISUALIZER_TIMEOUT_S (per log, default 60). Runs can go in parallel: each builds in its own folder.
 set -euo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 
 if [ "$#" -eq 0 ]; then
     echo "usage: $0 LOG.jsonl..." >&2

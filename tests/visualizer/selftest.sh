@@ -3,5 +3,5 @@
 # visualizer's error, the list quirk shows the 2nd element. Exit 0 only if all of that holds.
 #   tests/visualizer/selftest.sh
 set -euo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 exec node "$here/selftest.mjs"
