@@ -11,7 +11,11 @@ mod examples;
 mod faults;
 /// The JSONL trajectory log.
 mod log;
+/// Replies shaped the way real models write them.
+mod replies;
 /// The root loop: code, output, FINAL forms.
 mod rlm_loop;
 /// Sub-calls, batching, concurrency and recursion.
 mod subcalls;
+/// The logs open in the official rlms visualizer.
+mod visualizer;

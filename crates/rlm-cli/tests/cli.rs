@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -303,6 +304,138 @@ mod run {
             assert!(help.contains(flag), "{flag} missing from:\n{help}");
         }
     }
+
+    #[test]
+    fn verbose_shows_the_run_as_it_happens_without_escapes_when_piped() {
+        let mock = MockLlm::builder()
+            .script([
+                MockReply::text("Look first.\n```repl\nprint('hello from the sandbox')\nr = llm_query('sub')\n```"),
+                MockReply::text("sub reply"),
+                MockReply::text("FINAL(done)"),
+            ])
+            .start();
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().to_str().unwrap();
+        let out = run_against(&mock, &["-v", "--query", "q", "--log-dir", logs]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let stderr = text(&out.stderr);
+        for needle in [
+            "── iteration 1/20",
+            "Look first.",
+            "▶ block 1",
+            "hello from the sandbox",
+            "↳ llm mock-model (depth 1) ok",
+            "FINAL: done",
+            "tokens",
+        ] {
+            assert!(stderr.contains(needle), "{needle} missing from:\n{stderr}");
+        }
+        assert!(!stderr.contains('\x1b'), "no escape codes when piped");
+        assert!(stderr.contains(&format!("log: {logs}")), "the summary names the log: {stderr}");
+        assert_eq!(text(&out.stdout), "done\n");
+    }
+
+    #[test]
+    fn ctrl_c_prints_the_partial_result_writes_the_log_and_exits_130() {
+        let mock = MockLlm::builder()
+            .script([MockReply::text("```repl\nx = 1\n```")])
+            .responder(|_| MockReply::Hang(Duration::from_secs(30)))
+            .start();
+        let dir = tempfile::tempdir().unwrap();
+        let base = mock.openai_base_url();
+        let child = Command::new(env!("CARGO_BIN_EXE_rlm-sandbox"))
+            .args([
+                "run",
+                "--base-url",
+                &base,
+                "--model",
+                "m",
+                "--query",
+                "q",
+                "--log-dir",
+                dir.path().to_str().unwrap(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while mock.requests().len() < 2 && started.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains("cancelled"), "{stderr}");
+        assert!(stderr.contains("1 iteration(s)") && stderr.contains("tokens"), "usage is shown: {stderr}");
+        let log = std::fs::read_dir(dir.path()).unwrap().next().unwrap().unwrap().path();
+        let lines = std::fs::read_to_string(log).unwrap();
+        assert!(lines.lines().count() >= 2, "the metadata and the finished iteration: {lines}");
+    }
+
+    #[test]
+    fn bad_inputs_and_limits_are_usage_errors_before_any_model_call() {
+        let mock = MockLlm::builder().start();
+        assert_eq!(run_against(&mock, &["--query", "q", "/nonexistent/ctx.txt"]).status.code(), Some(64));
+        assert_eq!(run_against(&mock, &["--query", "q", "--memory-mb", "10"]).status.code(), Some(64));
+        let out = run_against(&mock, &["--query", "q", "--log-dir", "/proc/no-such-dir/logs"]);
+        assert_eq!(out.status.code(), Some(64), "{}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("--log-dir"), "{}", text(&out.stderr));
+        let out = run_against(&mock, &["--query", "q", "--max-cost", "1"]);
+        assert_eq!(out.status.code(), Some(64));
+        assert!(text(&out.stderr).contains("needs a price for model `mock-model`"), "{}", text(&out.stderr));
+        assert!(mock.requests().is_empty(), "nothing was sent");
+    }
+
+    #[test]
+    fn sampling_options_reach_the_wire_and_the_sub_model_can_have_its_own_provider() {
+        let mock = MockLlm::builder()
+            .script([
+                MockReply::text("```repl\nr = llm_query('sub?')\n```"),
+                MockReply::text("sub answer"),
+                MockReply::text("FINAL(ok)"),
+            ])
+            .start();
+        let anthropic = mock.anthropic_base_url();
+        let out = Command::new(env!("CARGO_BIN_EXE_rlm-sandbox"))
+            .args([
+                "run",
+                "--base-url",
+                &mock.openai_base_url(),
+                "--model",
+                "root-m",
+                "--query",
+                "q",
+                "--max-retries",
+                "0",
+            ])
+            .args(["--temperature", "0.2", "--top-p", "0.9", "--seed", "7", "--max-completion-tokens", "300"])
+            .args([
+                "--reasoning-effort",
+                "low",
+                "--extra-body",
+                r#"{"chat_template_kwargs": {"enable_thinking": false}}"#,
+            ])
+            .args(["--sub-model", "claude-sub", "--sub-provider", "anthropic", "--sub-base-url", &anthropic])
+            .args(["--sub-api-key-env", "SUB_KEY_FOR_TEST"])
+            .env("SUB_KEY_FOR_TEST", "sk-sub")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let requests = mock.requests();
+        let root = &requests[0].body;
+        assert_eq!(root["temperature"], 0.2);
+        assert_eq!(root["top_p"], 0.9);
+        assert_eq!(root["seed"], 7);
+        assert_eq!(root["max_completion_tokens"], 300);
+        assert_eq!(root["reasoning_effort"], "low");
+        assert_eq!(root["chat_template_kwargs"]["enable_thinking"], false);
+        assert_eq!(requests[1].path, "/v1/messages", "the sub-model speaks Anthropic");
+        assert_eq!(requests[1].headers["x-api-key"], "sk-sub");
+        assert_eq!(requests[1].body["max_tokens"], 300);
+    }
 }
 
 #[test]
@@ -314,4 +447,30 @@ fn an_error_chain_is_printed_once() {
     let stderr = text(&out.stderr);
     assert_eq!(stderr.matches("cannot talk to openai").count(), 1, "{stderr}");
     assert!(stderr.contains("the call to model `m` failed: cannot talk to openai at"), "{stderr}");
+}
+
+#[test]
+fn the_first_run_says_it_compiles_and_an_unwritable_cache_only_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let with_cache = |path: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_rlm-sandbox"))
+            .args(["exec", "-c", "print(1)"])
+            .env("RLM_SANDBOX_CACHE_DIR", path)
+            .output()
+            .unwrap()
+    };
+    let first = with_cache(&cache);
+    assert_eq!(first.status.code(), Some(0));
+    let stderr = text(&first.stderr);
+    assert!(
+        stderr.contains("compiling the sandbox guest") && stderr.contains("compiled the sandbox guest in"),
+        "{stderr}"
+    );
+    let second = with_cache(&cache);
+    assert_eq!(text(&second.stderr), "", "the compiled guest is cached");
+    let unwritable = with_cache(std::path::Path::new("/proc/rlm-no-such-cache"));
+    assert_eq!(unwritable.status.code(), Some(0), "{}", text(&unwritable.stderr));
+    assert_eq!(text(&unwritable.stdout), "1\n");
+    assert_eq!(text(&unwritable.stderr).matches("cannot write the compiled-guest cache").count(), 1);
 }
