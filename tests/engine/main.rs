@@ -17,5 +17,7 @@ mod replies;
 mod rlm_loop;
 /// Sub-calls, batching, concurrency and recursion.
 mod subcalls;
+/// Host tools, helpers, sessions and run events.
+mod tools;
 /// The logs open in the official rlms visualizer.
 mod visualizer;

@@ -62,6 +62,7 @@ fn child_or_plain(prompt: &str) -> MockReply {
 async fn our_logs_open_in_the_rlms_visualizer() {
     let Some(visualizer) = visualizer_dir() else {
         // Without the visualizer's source there is nothing to load the logs with.
+        #[allow(clippy::print_stderr)]
         eprintln!("SKIPPED: the rlms visualizer's source was not found (set RLMS_VISUALIZER_DIR)");
         return;
     };

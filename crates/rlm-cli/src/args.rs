@@ -33,6 +33,19 @@ pub enum Command {
     /// an exception, 2 when a limit stopped a cell, 64 for bad usage.
     Exec(ExecArgs),
 
+    /// Talk to a Recursive Language Model about a context, one query after
+    /// another, in one persistent REPL.
+    ///
+    /// On a terminal: line editing and history; Ctrl-C cancels the query
+    /// running (not the session), Ctrl-D ends it. Commands: `/vars` lists the
+    /// REPL's variables, `/reset` starts afresh, `/context FILE` adds a
+    /// context, `/save FILE` writes the session's trajectory (JSONL),
+    /// `/help`, `/quit`. With stdin not a terminal, each line is a query (or
+    /// a command) and each answer is printed on stdout.
+    ///
+    /// Exit status: 0 at the end of input, 64 for bad usage.
+    Chat(Box<ChatArgs>),
+
     /// Answer a query about a context with a Recursive Language Model.
     ///
     /// The context (CONTEXT_FILE, `-` for stdin, or empty) is loaded into a
@@ -58,6 +71,39 @@ pub struct RunArgs {
     #[arg(value_name = "CONTEXT_FILE")]
     pub context: Option<PathBuf>,
 
+    /// Print one JSON object with the answer, usage and any error.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Write every run event (iterations, replies, blocks, sub-calls, usage)
+    /// to this file as JSON Lines.
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// Arguments of `rlm-sandbox chat`.
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// The context of the session: `*.json` is parsed as JSON, anything else
+    /// is text. Without it the context is empty; `/context FILE` adds more.
+    #[arg(value_name = "CONTEXT_FILE")]
+    pub context: Option<PathBuf>,
+
+    /// Write every run event (iterations, replies, blocks, sub-calls, usage)
+    /// to this file as JSON Lines.
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// The models, limits and prompts of a run or a chat.
+#[derive(Debug, Args)]
+pub struct EngineArgs {
     /// The model API: `openai` (any Chat Completions endpoint) or `anthropic`.
     #[arg(long, value_enum, default_value_t = ProviderArg::Openai)]
     pub provider: ProviderArg,
@@ -194,15 +240,6 @@ pub struct RunArgs {
     /// into this directory.
     #[arg(long, value_name = "DIR")]
     pub log_dir: Option<PathBuf>,
-
-    /// Print one JSON object with the answer, usage and any error.
-    #[arg(long)]
-    pub json: bool,
-
-    /// Write every run event (iterations, replies, blocks, sub-calls, usage)
-    /// to this file as JSON Lines.
-    #[arg(long, value_name = "FILE")]
-    pub events: Option<PathBuf>,
 
     /// Python code loaded into every sandbox of the run (root and sub-RLMs)
     /// before the first cell; its functions are listed in the prompt.

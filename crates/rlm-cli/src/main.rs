@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use clap::Parser;
 
 mod args;
+mod chat;
 mod display;
 mod exec;
 mod models;
@@ -52,6 +53,10 @@ async fn run(cli: args::Cli) -> anyhow::Result<ExitCode> {
             // -v shows the run; logs start at -vv.
             init_tracing(cli.verbose.saturating_sub(1));
             run::run(*args, cli.verbose > 0).await
+        }
+        args::Command::Chat(args) => {
+            init_tracing(cli.verbose.saturating_sub(1));
+            chat::run(*args, cli.verbose > 0).await
         }
     }
 }

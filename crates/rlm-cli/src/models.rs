@@ -7,7 +7,7 @@ use rlm_core::{Model, SamplingOptions};
 use rlm_engine::{ModelEntry, ModelRegistry, Price};
 use rlm_llm::{ApiKey, Client, ClientConfig, Provider, RetryPolicy};
 
-use crate::args::{ProviderArg, RunArgs, UsageError};
+use crate::args::{EngineArgs, ProviderArg, UsageError};
 
 fn provider(arg: ProviderArg) -> Provider {
     match arg {
@@ -21,7 +21,7 @@ fn env_key(var: &str) -> Option<String> {
 }
 
 /// The sampling options the flags ask for.
-pub fn sampling(args: &RunArgs) -> SamplingOptions {
+pub fn sampling(args: &EngineArgs) -> SamplingOptions {
     let s = &args.sampling;
     let mut sampling = SamplingOptions::default();
     sampling.temperature = s.temperature;
@@ -38,7 +38,7 @@ pub fn sampling(args: &RunArgs) -> SamplingOptions {
 
 /// The root model and the sub-model, registered under the names the flags
 /// give them, with their prices.
-pub fn registry(args: &RunArgs) -> Result<ModelRegistry, UsageError> {
+pub fn registry(args: &EngineArgs) -> Result<ModelRegistry, UsageError> {
     let root_provider = provider(args.provider);
     let root_key = args.api_key.clone().or_else(|| env_key(root_provider.key_env()));
     let sampling = sampling(args);
@@ -81,7 +81,7 @@ pub fn registry(args: &RunArgs) -> Result<ModelRegistry, UsageError> {
 }
 
 /// Prices given for models the run does not use are probably typos.
-pub fn check_prices(args: &RunArgs, registry: &ModelRegistry) -> Result<(), UsageError> {
+pub fn check_prices(args: &EngineArgs, registry: &ModelRegistry) -> Result<(), UsageError> {
     for (model, _) in &args.price {
         if !registry.contains(model) {
             return Err(UsageError(format!(

@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use rlm_core::{Context, HelperSource};
 use rlm_engine::{BuildError, Cancel, Completion, ErrorKind, Prompts, Rlm, RlmConfig};
 
-use crate::args::{RunArgs, UsageError};
+use crate::args::{EngineArgs, RunArgs, UsageError};
 use crate::display::Display;
 use crate::exec::read_context;
 use crate::output::{answer_text, guest_text};
@@ -29,8 +29,8 @@ pub async fn run(args: RunArgs, verbose: bool) -> anyhow::Result<ExitCode> {
         }
         Some(path) => read_context(path)?,
     };
-    let rlm = build(&args)?;
-    if let Some(dir) = &args.log_dir {
+    let rlm = build(&args.engine)?;
+    if let Some(dir) = &args.engine.log_dir {
         check_writable(dir)?;
     }
     let events_file = match &args.events {
@@ -106,7 +106,8 @@ fn chain(error: &rlm_engine::Error) -> String {
     text
 }
 
-fn build(args: &RunArgs) -> anyhow::Result<Rlm> {
+/// The RLM the engine flags describe, on a fresh sandbox runtime.
+pub fn build(args: &EngineArgs) -> anyhow::Result<Rlm> {
     let registry = crate::models::registry(args)?;
     crate::models::check_prices(args, &registry)?;
     let prompts = Prompts::with_files(args.prompt_file.as_deref(), args.child_prompt_file.as_deref())
@@ -147,7 +148,7 @@ fn build(args: &RunArgs) -> anyhow::Result<Rlm> {
 }
 
 /// Fails before any model call when the log directory cannot be written.
-fn check_writable(dir: &Path) -> Result<(), UsageError> {
+pub fn check_writable(dir: &Path) -> Result<(), UsageError> {
     let unwritable = |e: std::io::Error| UsageError(format!("--log-dir `{}` cannot be written: {e}", dir.display()));
     std::fs::create_dir_all(dir).map_err(unwritable)?;
     let probe = dir.join(format!(".rlm-sandbox-probe-{}", std::process::id()));

@@ -474,3 +474,36 @@ fn the_first_run_says_it_compiles_and_an_unwritable_cache_only_warns() {
     assert_eq!(text(&unwritable.stdout), "1\n");
     assert_eq!(text(&unwritable.stderr).matches("cannot write the compiled-guest cache").count(), 1);
 }
+
+#[test]
+fn chat_keeps_one_repl_across_queries_read_from_stdin() {
+    use rlm_test_support::{MockLlm, MockReply};
+    let mock = MockLlm::builder()
+        .script([
+            MockReply::text("```repl\nx = 41\nFINAL(x)\n```"),
+            MockReply::text("```repl\nFINAL([x + 1, len(history)])\n```"),
+        ])
+        .start();
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("session.jsonl");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rlm-sandbox"))
+        .args(["chat", "--base-url", &mock.openai_base_url(), "--model", "m", "--max-retries", "0"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let script = format!("What is x?\n/vars\n\nAnd plus one?\n/save {}\n/nonsense\n", saved.display());
+    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "41\nx: int\n[42, 1]\nWrote 2 queries to ".to_owned() + saved.to_str().unwrap() + ".\n"
+    );
+    assert!(text(&out.stderr).contains("unknown command `/nonsense`"));
+    let lines = std::fs::read_to_string(&saved).unwrap();
+    let types: Vec<String> =
+        lines.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["type"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(types, ["metadata", "iteration", "metadata", "iteration"]);
+}

@@ -1,5 +1,6 @@
 //! One completion: its options, cancellation and events, and how it runs.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,7 +14,7 @@ use crate::config::RunOptions;
 use crate::error::{Error, ErrorKind};
 use crate::events::{Emitter, EventSink};
 use crate::run;
-use crate::shared::{RunSpec, Shared, SharedParts, Stop};
+use crate::shared::{RunOutput, RunSpec, Shared, SharedParts, Stop};
 use crate::trajectory::LogWriter;
 
 impl Rlm {
@@ -112,88 +113,122 @@ impl Request {
     }
 
     async fn run(self) -> Result<Completion, Error> {
-        let started = Instant::now();
-        let run_id: Arc<str> = Arc::from(new_run_id());
-        let stopped = |stop: Stop, completion: Completion| Error {
-            kind: stop.kind,
-            message: stop.message,
-            source: stop.source,
-            completion: Box::new(completion),
-        };
-        let base = Completion { run_id: run_id.to_string(), ..Completion::default() };
-        let config = match self.rlm.resolve(&self.options) {
-            Ok(config) => config,
-            Err(e) => {
-                let stop = Stop {
-                    kind: ErrorKind::Config,
-                    message: "the request's settings are invalid".into(),
-                    source: Some(Box::new(e)),
-                };
-                return Err(stopped(stop, base));
-            }
-        };
-        let log = match &config.log_dir {
-            Some(dir) => match LogWriter::create(dir, &run_id) {
-                Ok(log) => Some(log),
-                Err(e) => {
-                    let stop = Stop {
-                        kind: ErrorKind::Log,
-                        message: format!("cannot write the trajectory log in `{}`", dir.display()),
-                        source: Some(Box::new(e)),
-                    };
-                    return Err(stopped(stop, base));
-                }
-            },
-            None => None,
-        };
-        let log_path = log.as_ref().map(|l| l.path().to_owned());
-        let inner = &self.rlm.inner;
-        let config = Arc::new(config);
-        let shared = Arc::new(Shared::new(SharedParts {
-            factory: inner.factory.clone(),
-            registry: inner.registry.clone(),
-            permits: inner.permits.clone().unwrap_or_else(|| Arc::new(Semaphore::new(config.max_concurrency))),
-            quota: inner.quota.clone().unwrap_or_else(|| {
-                let machine = SandboxQuota::for_machine();
-                SandboxQuota::new(
-                    config.max_live_sandboxes,
-                    config.max_sandbox_memory_bytes.unwrap_or(machine.max_memory()),
-                )
-            }),
-            config: config.clone(),
-            tools: inner.tools.clone(),
-            cancel: self.cancel.clone().unwrap_or_default(),
-            meta: Arc::new(self.meta),
-            child_runner: run::run_boxed,
-        }));
-        let spec = RunSpec {
-            depth: 0,
-            contexts: self.contexts,
-            query: self.query,
-            model: config.root_model.clone(),
-            max_iterations: config.max_iterations,
-            system_prompt: config.prompts.root.clone(),
-            helpers: config.helpers.clone(),
-            emitter: Emitter::new(self.events, run_id.clone(), 0),
-            parent: None,
-            log,
-        };
-        let out = run::run(shared.clone(), spec).await;
-        let completion = Completion {
-            answer: out.result.as_ref().ok().cloned(),
-            last_reply: out.last_reply,
-            iterations: out.iterations,
-            usage: shared.budget.usage(),
-            sub_calls: shared.sub_calls.load(std::sync::atomic::Ordering::Relaxed),
-            elapsed: started.elapsed(),
-            trajectory: out.trajectory,
-            run_id: run_id.to_string(),
-            log_path,
-        };
-        match out.result {
-            Ok(_) => Ok(completion),
-            Err(stop) => Err(stopped(stop, completion)),
+        let parts = RequestParts { options: self.options, meta: self.meta, cancel: self.cancel, events: self.events };
+        let prepared = prepare(&self.rlm, parts, self.contexts, self.query)?;
+        let out = run::run(prepared.shared.clone(), prepared.spec).await;
+        finish(&prepared.shared, prepared.started, prepared.run_id, prepared.log_path, out)
+    }
+}
+
+/// What a request carries besides its contexts and query.
+pub(crate) struct RequestParts {
+    pub(crate) options: RunOptions,
+    pub(crate) meta: RequestMeta,
+    pub(crate) cancel: Option<CancellationToken>,
+    pub(crate) events: Option<EventSink>,
+}
+
+/// A completion ready to run: its shared state and the root run's spec.
+pub(crate) struct Prepared {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) spec: RunSpec,
+    pub(crate) started: Instant,
+    pub(crate) run_id: Arc<str>,
+    pub(crate) log_path: Option<PathBuf>,
+}
+
+fn stopped(stop: Stop, completion: Completion) -> Error {
+    Error { kind: stop.kind, message: stop.message, source: stop.source, completion: Box::new(completion) }
+}
+
+/// Checks a request's settings, opens its log and builds what every run of
+/// it shares.
+pub(crate) fn prepare(
+    rlm: &Rlm,
+    parts: RequestParts,
+    contexts: Vec<Context>,
+    query: String,
+) -> Result<Prepared, Error> {
+    let started = Instant::now();
+    let run_id: Arc<str> = Arc::from(new_run_id());
+    let base = Completion { run_id: run_id.to_string(), ..Completion::default() };
+    let config = match rlm.resolve(&parts.options) {
+        Ok(config) => config,
+        Err(e) => {
+            let message = "the request's settings are invalid".into();
+            return Err(stopped(Stop { kind: ErrorKind::Config, message, source: Some(Box::new(e)) }, base));
         }
+    };
+    let log = match &config.log_dir {
+        Some(dir) => match LogWriter::create(dir, &run_id) {
+            Ok(log) => Some(log),
+            Err(e) => {
+                let message = format!("cannot write the trajectory log in `{}`", dir.display());
+                return Err(stopped(Stop { kind: ErrorKind::Log, message, source: Some(Box::new(e)) }, base));
+            }
+        },
+        None => None,
+    };
+    let log_path = log.as_ref().map(|l| l.path().to_owned());
+    let inner = &rlm.inner;
+    let config = Arc::new(config);
+    let shared = Arc::new(Shared::new(SharedParts {
+        factory: inner.factory.clone(),
+        registry: inner.registry.clone(),
+        permits: inner.permits.clone().unwrap_or_else(|| Arc::new(Semaphore::new(config.max_concurrency))),
+        quota: inner.quota.clone().unwrap_or_else(|| {
+            let machine = SandboxQuota::for_machine();
+            SandboxQuota::new(
+                config.max_live_sandboxes,
+                config.max_sandbox_memory_bytes.unwrap_or(machine.max_memory()),
+            )
+        }),
+        config: config.clone(),
+        tools: inner.tools.clone(),
+        cancel: parts.cancel.unwrap_or_default(),
+        meta: Arc::new(parts.meta),
+        child_runner: run::run_boxed,
+    }));
+    let spec = RunSpec {
+        depth: 0,
+        contexts,
+        query,
+        model: config.root_model.clone(),
+        max_iterations: config.max_iterations,
+        system_prompt: config.prompts.root.clone(),
+        helpers: config.helpers.clone(),
+        emitter: Emitter::new(parts.events, run_id.clone(), 0),
+        parent: None,
+        log,
+        notes: Vec::new(),
+        compact_at: None,
+    };
+    Ok(Prepared { shared, spec, started, run_id, log_path })
+}
+
+/// The completion of a finished root run: `Ok` with an answer, `Err` with
+/// why it stopped (and what it did).
+pub(crate) fn finish(
+    shared: &Shared,
+    started: Instant,
+    run_id: Arc<str>,
+    log_path: Option<PathBuf>,
+    out: RunOutput,
+) -> Result<Completion, Error> {
+    let completion = Completion {
+        answer: out.result.as_ref().ok().cloned(),
+        last_reply: out.last_reply,
+        iterations: out.iterations,
+        usage: shared.budget.usage(),
+        sub_calls: shared.sub_calls.load(std::sync::atomic::Ordering::Relaxed),
+        elapsed: started.elapsed(),
+        trajectory: out.trajectory,
+        run_id: run_id.to_string(),
+        log_path,
+    };
+    match out.result {
+        Ok(_) => Ok(completion),
+        Err(stop) => Err(stopped(stop, completion)),
     }
 }
 

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use futures::future::BoxFuture;
-use rlm_core::{Context, FinishReason, JsonText, Message, ModelReply, Repl, SamplingOptions, SpawnOptions};
+use rlm_core::{
+    CallHandler, Context, FinishReason, HostCall, JsonText, Message, ModelReply, Repl, SamplingOptions, SpawnOptions,
+};
 use serde_json::{Value, json};
 
 use crate::error::ErrorKind;
@@ -96,7 +98,18 @@ pub(crate) fn run_boxed(shared: Arc<Shared>, spec: RunSpec) -> BoxFuture<'static
 
 /// Drives one run to its end: a fresh sandbox, its contexts, tools and
 /// helpers, then the loop.
-pub(crate) async fn run(shared: Arc<Shared>, mut spec: RunSpec) -> RunOutput {
+pub(crate) async fn run(shared: Arc<Shared>, spec: RunSpec) -> RunOutput {
+    run_in(shared, spec, None).await
+}
+
+/// As [`run`], in a session's conversation: `slot` holds the sandbox and
+/// conversation of earlier queries (none before the first), and gets them
+/// back afterwards.
+pub(crate) async fn run_in(
+    shared: Arc<Shared>,
+    mut spec: RunSpec,
+    slot: Option<&mut Option<Conversation>>,
+) -> RunOutput {
     let metadata = run_metadata(&shared, &spec);
     let mut state = RunState {
         trajectory: Trajectory { run_metadata: metadata.clone(), iterations: Vec::new(), answer: None },
@@ -122,7 +135,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut spec: RunSpec) -> RunOutput {
         request_id = shared.meta.request_id.as_deref(),
     );
     let emitter = spec.emitter.clone();
-    let result = tracing::Instrument::instrument(start(&shared, &mut state, spec), span).await;
+    let result = tracing::Instrument::instrument(start(&shared, &mut state, spec, slot), span).await;
     match &result {
         Ok(answer) => {
             state.trajectory.answer = Some(answer.clone());
@@ -138,45 +151,154 @@ pub(crate) async fn run(shared: Arc<Shared>, mut spec: RunSpec) -> RunOutput {
     }
 }
 
-async fn start(shared: &Arc<Shared>, state: &mut RunState, spec: RunSpec) -> Result<JsonText, Stop> {
+/// A sandbox and the conversation about it, kept across the queries of a
+/// session.
+pub(crate) struct Conversation {
+    pub(crate) repl: Box<dyn Repl>,
+    handler: Arc<SwitchHandler>,
+    pub(crate) messages: Vec<Message>,
+    /// Contexts loaded into the sandbox so far.
+    contexts: usize,
+}
+
+/// The sandbox's host-call handler, pointed at the query running now: a
+/// session's sandbox outlives the query that made it.
+struct SwitchHandler(Mutex<Arc<dyn CallHandler>>);
+
+impl CallHandler for SwitchHandler {
+    fn call(&self, calls: Vec<HostCall>) -> BoxFuture<'static, Vec<Result<JsonText, String>>> {
+        let current = self.0.lock().unwrap().clone();
+        current.call(calls)
+    }
+}
+
+async fn start(
+    shared: &Arc<Shared>,
+    state: &mut RunState,
+    spec: RunSpec,
+    slot: Option<&mut Option<Conversation>>,
+) -> Result<JsonText, Stop> {
     if shared.cancel.is_cancelled() {
         return Err(Stop::cancelled());
     }
     shared.budget.check_time()?;
     let records = Arc::new(Mutex::new(Vec::new()));
-    let calls = RunCalls::new(
+    let calls: Arc<dyn CallHandler> = Arc::new(RunCalls::new(
         shared.clone(),
         spec.depth,
         records.clone(),
         spec.emitter.clone(),
         state.iterations_used.clone(),
         spec.max_iterations,
-    );
-    let options = SpawnOptions::new(shared.config.limits.clone(), Arc::new(calls)).quota(Some(shared.quota.clone()));
+    ));
+    let (mut conv, slot) = match slot {
+        Some(slot) => match slot.take() {
+            Some(conv) => {
+                *conv.handler.0.lock().unwrap() = calls;
+                (conv, Some(slot))
+            }
+            None => (open(shared, &spec, calls).await?, Some(slot)),
+        },
+        None => (open(shared, &spec, calls).await?, None),
+    };
+    let result = turn(shared, state, &spec, &mut conv, &records).await;
+    if let Some(slot) = slot {
+        *slot = Some(conv);
+    }
+    result
+}
+
+/// A fresh sandbox with the tools and helpers installed, and the system
+/// prompt that lists them.
+async fn open(shared: &Arc<Shared>, spec: &RunSpec, calls: Arc<dyn CallHandler>) -> Result<Conversation, Stop> {
+    let handler = Arc::new(SwitchHandler(Mutex::new(calls)));
+    let options = SpawnOptions::new(shared.config.limits.clone(), handler.clone()).quota(Some(shared.quota.clone()));
     let spawn = shared.factory.spawn(options);
     let mut repl = tokio::select! {
         repl = spawn => repl.map_err(|e| Stop::sandbox("starting", e))?,
         _ = shared.cancel.cancelled() => return Err(Stop::cancelled()),
     };
-    for (index, context) in spec.contexts.iter().enumerate() {
-        repl.load_context(index as u32, context.clone()).await.map_err(|e| Stop::sandbox("loading the context", e))?;
-    }
     let tools: Vec<_> = shared.tools.at(spec.depth).iter().map(|t| t.spec().clone()).collect();
     let functions = if tools.is_empty() && spec.helpers.is_empty() {
         Vec::new()
     } else {
         match repl.install(&tools, &spec.helpers).await.map_err(|e| Stop::sandbox("installing tools and helpers", e))? {
             Ok(functions) => functions.into_iter().filter(|f| !tools.iter().any(|t| t.name == f.name)).collect(),
-            Err(message) => return Err(Stop::new(ErrorKind::Sandbox, format!("a helper failed to load: {message}"))),
+            Err(message) => return Err(Stop::new(ErrorKind::Config, format!("a helper failed to load: {message}"))),
         }
     };
     let models: Vec<String> = shared.registry.names().map(str::to_owned).collect();
     let sub_context_chars = shared.sub_context_chars();
     let parts = PromptParts { sub_context_chars, models: &models, tools: &tools, functions: &functions };
     let system = observe::system_prompt(&spec.system_prompt, &parts);
-    let first = notice("first", &[("contexts", &describe(&spec.contexts)), ("query", &spec.query)]);
-    let mut loop_state = Loop { messages: vec![Message::system(system), Message::user(first)], records };
-    drive(shared, state, repl.as_mut(), &spec, &mut loop_state).await
+    Ok(Conversation { repl, handler, messages: vec![Message::system(system)], contexts: 0 })
+}
+
+/// One query in a conversation: load its new contexts, tell the model, run
+/// the loop.
+async fn turn(
+    shared: &Arc<Shared>,
+    state: &mut RunState,
+    spec: &RunSpec,
+    conv: &mut Conversation,
+    records: &Arc<Mutex<Vec<Option<SubCall>>>>,
+) -> Result<JsonText, Stop> {
+    let new_contexts = &spec.contexts[conv.contexts.min(spec.contexts.len())..];
+    for (offset, context) in new_contexts.iter().enumerate() {
+        let index = (conv.contexts + offset) as u32;
+        conv.repl.load_context(index, context.clone()).await.map_err(|e| Stop::sandbox("loading the context", e))?;
+    }
+    let first_turn = conv.messages.len() == 1;
+    if !first_turn
+        && let Some(limit) = spec.compact_at
+        && conv.messages.iter().map(|m| m.content.len()).sum::<usize>() > limit
+    {
+        compact(shared, state, spec, &mut conv.messages).await?;
+    }
+    let message = if first_turn {
+        notice("first", &[("contexts", &describe(&spec.contexts)), ("query", &spec.query)])
+    } else {
+        let mut described = String::new();
+        for (offset, context) in new_contexts.iter().enumerate() {
+            described.push_str(&context.describe(&format!("context_{}", conv.contexts + offset)));
+            described.push('\n');
+        }
+        let notes = spec.notes.join("\n");
+        notice("next_query", &[("notes", &notes), ("contexts", described.trim_end()), ("query", &spec.query)])
+            .trim_start()
+            .to_owned()
+    };
+    conv.contexts = spec.contexts.len();
+    conv.messages.push(Message::user(message));
+    let mut lp = Loop { messages: std::mem::take(&mut conv.messages), records: records.clone() };
+    let result = drive(shared, state, conv.repl.as_mut(), spec, &mut lp).await;
+    conv.messages = lp.messages;
+    result
+}
+
+/// Replaces the older turns of a long conversation with a summary the root
+/// model writes, keeping the system prompt and the last turns. The REPL's
+/// variables are untouched.
+async fn compact(
+    shared: &Arc<Shared>,
+    state: &mut RunState,
+    spec: &RunSpec,
+    messages: &mut Vec<Message>,
+) -> Result<(), Stop> {
+    const KEEP: usize = 4;
+    if messages.len() <= KEEP + 2 {
+        return Ok(());
+    }
+    let older = &messages[1..messages.len() - KEEP];
+    let transcript: String = older.iter().map(|m| format!("{:?}: {}\n\n", m.role, m.content)).collect();
+    let request = vec![Message::user(notice("compact_request", &[("transcript", &transcript)]))];
+    let reply = ask(shared, state, spec, &request, &SamplingOptions::default(), 0).await?;
+    let summary = Message::user(notice("compact_summary", &[("summary", reply.text.trim())]));
+    let recent = messages.split_off(messages.len() - KEEP);
+    messages.truncate(1);
+    messages.push(summary);
+    messages.extend(recent);
+    Ok(())
 }
 
 /// The conversation and records of a run's loop.

@@ -173,6 +173,12 @@ pub(crate) struct RunSpec {
     pub(crate) emitter: Emitter,
     pub(crate) parent: Option<Arc<str>>,
     pub(crate) log: Option<LogWriter>,
+    /// For a session's later queries: what the model is told first (the
+    /// sandbox was restarted, earlier turns were summarised, ...).
+    pub(crate) notes: Vec<String>,
+    /// For a session: compact the conversation when it is longer than this
+    /// many characters.
+    pub(crate) compact_at: Option<usize>,
 }
 
 /// A run's outcome: its answer or why it stopped, and what it did.

@@ -256,6 +256,8 @@ async fn sub_rlm(shared: &Arc<Shared>, child: ChildCall, depth: u32, emitter: &E
         emitter: emitter.child(child.child_id, depth),
         parent: Some(emitter.run_id().clone()),
         log: None,
+        notes: Vec::new(),
+        compact_at: None,
     };
     let span = tracing::info_span!("sub_call", kind = "rlm", depth);
     let child = (shared.child_runner)(shared.clone(), spec);

@@ -145,8 +145,9 @@ impl Sandbox {
     }
 
     /// Defines host tools (Python functions that call the host) and runs
-    /// helper code, before the first cell. Returns the functions the tools
-    /// and helpers defined, or the message of a helper that failed.
+    /// helper code. Returns the functions the tools and helpers defined, or
+    /// the message of a helper that failed. Calls add up: a fresh instance
+    /// after a hard stop gets everything installed so far.
     pub async fn install(
         &mut self,
         tools: &[ToolSpec],
@@ -155,7 +156,18 @@ impl Sandbox {
         self.ensure().await?;
         let installed = self.push_install(tools, helpers).await?;
         if installed.is_ok() {
-            self.installed = Some((tools.to_vec(), helpers.to_vec()));
+            // Kept for a fresh instance after a hard stop: everything installed
+            // so far, a later helper of the same name replacing an earlier one.
+            let (all_tools, all_helpers) = self.installed.get_or_insert_with(Default::default);
+            all_tools.extend(
+                tools.iter().filter(|t| !all_tools.iter().any(|o| o.name == t.name)).cloned().collect::<Vec<_>>(),
+            );
+            for helper in helpers {
+                match all_helpers.iter_mut().find(|h| h.name == helper.name) {
+                    Some(old) => *old = helper.clone(),
+                    None => all_helpers.push(helper.clone()),
+                }
+            }
         }
         Ok(installed)
     }
