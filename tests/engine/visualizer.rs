@@ -59,10 +59,11 @@ fn child_or_plain(prompt: &str) -> MockReply {
 }
 
 #[tokio::test]
+// A skip has to say so where `cargo test` shows it.
+#[allow(clippy::print_stderr)]
 async fn our_logs_open_in_the_rlms_visualizer() {
     let Some(visualizer) = visualizer_dir() else {
         // Without the visualizer's source there is nothing to load the logs with.
-        #[allow(clippy::print_stderr)]
         eprintln!("SKIPPED: the rlms visualizer's source was not found (set RLMS_VISUALIZER_DIR)");
         return;
     };
