@@ -6,3 +6,9 @@ mod suite;
 
 /// The suite against SQLite files, and what only SQLite does.
 mod sqlite;
+
+/// The suite against a PostgreSQL server started for the run.
+mod postgres;
+
+/// Starting and stopping that server.
+mod postgres_server;
