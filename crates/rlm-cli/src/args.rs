@@ -57,6 +57,96 @@ pub enum Command {
     /// run, 64 for bad usage (a missing or invalid input file, an invalid
     /// limit, an unwritable log directory), 130 when interrupted (Ctrl-C).
     Run(Box<RunArgs>),
+
+    /// Serve RLM completions over HTTP to many tenants.
+    ///
+    /// An OpenAI-compatible `POST /v1/chat/completions` (name a profile as
+    /// the `model`), a native `POST /v1/rlm/completions`, persistent
+    /// sessions, stored trajectories, `/healthz`, `/readyz` and `/metrics`.
+    /// With no `--config` (or one without tenants) it runs in dev mode: one
+    /// tenant, with a key it generates and prints (or `--dev-key`), and a
+    /// `default` profile on `--model`. Stops on SIGTERM or Ctrl-C: runs in
+    /// flight get `--shutdown-grace-s` to finish, then are cancelled.
+    ///
+    /// Exit status: 0 after a clean shutdown, 1 when it cannot start, 64
+    /// for bad usage (an invalid configuration).
+    Serve(Box<ServeArgs>),
+}
+
+/// Arguments of `rlm-sandbox serve`. Each overrides the configuration
+/// file's key of the same name.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The configuration: tenants, profiles and limits (TOML; see
+    /// docs/deploy.md).
+    #[arg(long, value_name = "FILE", env = rlm_core::env::SERVE_CONFIG)]
+    pub config: Option<PathBuf>,
+
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR", env = rlm_core::env::SERVE_LISTEN)]
+    pub listen: Option<std::net::SocketAddr>,
+
+    /// The store: `sqlite://PATH` or `postgres://USER:PASS@HOST/DB`
+    /// [default: sqlite in $XDG_DATA_HOME/rlm-sandbox/serve.db].
+    #[arg(long, value_name = "URL", env = rlm_core::env::DATABASE_URL, hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// This replica's name, unique among replicas sharing a database
+    /// [default: local].
+    #[arg(long, value_name = "NAME", env = rlm_core::env::SERVE_REPLICA)]
+    pub replica: Option<String>,
+
+    /// Cap on a request body, in bytes [default: 67108864].
+    #[arg(long, value_name = "N")]
+    pub body_limit_bytes: Option<usize>,
+
+    /// Time to receive a request's headers, and how long an idle
+    /// connection is kept, in seconds [default: 30].
+    #[arg(long, value_name = "S")]
+    pub header_timeout_s: Option<u64>,
+
+    /// Time to receive a request's body, in seconds [default: 120].
+    #[arg(long, value_name = "S")]
+    pub body_timeout_s: Option<u64>,
+
+    /// Time runs in flight get to finish after SIGTERM, in seconds
+    /// [default: 30].
+    #[arg(long, value_name = "S")]
+    pub shutdown_grace_s: Option<u64>,
+
+    /// Idle time after which a session is evicted, in seconds [default: 1800].
+    #[arg(long, value_name = "S")]
+    pub session_ttl_s: Option<u64>,
+
+    /// Runs in flight across every tenant [default: 256].
+    #[arg(long, value_name = "N")]
+    pub max_runs_in_flight: Option<usize>,
+
+    /// Interval of keep-alive comments on streamed responses, in seconds
+    /// [default: 15].
+    #[arg(long, value_name = "S")]
+    pub keep_alive_s: Option<u64>,
+
+    /// Wall-clock budget of every run, in seconds; requests and profiles may
+    /// set less [default: 600].
+    #[arg(long, value_name = "S")]
+    pub run_timeout_s: Option<u64>,
+
+    /// Dev mode: the `default` profile's model [default: gpt-4o-mini].
+    #[arg(long, value_name = "M", env = rlm_core::env::MODEL)]
+    pub model: Option<String>,
+
+    /// Dev mode: the `default` profile's API.
+    #[arg(long, value_parser = ["openai", "anthropic"])]
+    pub provider: Option<String>,
+
+    /// Dev mode: the `default` profile's base URL.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+
+    /// Dev mode: accept this key instead of generating one.
+    #[arg(long, value_name = "KEY", env = rlm_core::env::SERVE_DEV_KEY, hide_env_values = true)]
+    pub dev_key: Option<String>,
 }
 
 /// Arguments of `rlm-sandbox run`.

@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context as _;
 use rlm_core::Context;
 use rlm_engine::{Cancel, Session, Trajectory};
-use serde_json::json;
 
 use crate::args::{ChatArgs, UsageError};
 use crate::display::Display;
@@ -174,18 +173,6 @@ async fn command_(command: &str, session: &mut Session, saved: &[Trajectory]) ->
 
 /// Writes every query's trajectory: its metadata line, then its iterations.
 fn save(path: &Path, saved: &[Trajectory]) -> std::io::Result<()> {
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
-    for trajectory in saved {
-        let mut metadata = json!({ "type": "metadata" });
-        if let (Some(into), Some(from)) = (metadata.as_object_mut(), trajectory.run_metadata.as_object()) {
-            into.extend(from.clone());
-        }
-        serde_json::to_writer(&mut out, &metadata)?;
-        out.write_all(b"\n")?;
-        for iteration in &trajectory.iterations {
-            serde_json::to_writer(&mut out, iteration)?;
-            out.write_all(b"\n")?;
-        }
-    }
-    out.flush()
+    let text: String = saved.iter().map(Trajectory::to_jsonl).collect();
+    std::fs::write(path, text)
 }

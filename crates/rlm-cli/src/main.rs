@@ -15,6 +15,7 @@ mod exec;
 mod models;
 mod output;
 mod run;
+mod serve;
 
 /// Exit status for bad usage (sysexits `EX_USAGE`).
 pub(crate) const EXIT_USAGE: u8 = 64;
@@ -57,6 +58,11 @@ async fn run(cli: args::Cli) -> anyhow::Result<ExitCode> {
         args::Command::Chat(args) => {
             init_tracing(cli.verbose.saturating_sub(1));
             chat::run(*args, cli.verbose > 0).await
+        }
+        args::Command::Serve(args) => {
+            // A service logs what it does by default.
+            init_tracing(cli.verbose.saturating_add(1));
+            serve::run(*args).await
         }
     }
 }

@@ -507,3 +507,71 @@ fn chat_keeps_one_repl_across_queries_read_from_stdin() {
         lines.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["type"].as_str().unwrap().to_owned()).collect();
     assert_eq!(types, ["metadata", "iteration", "metadata", "iteration"]);
 }
+
+mod serve {
+    use std::io::{BufRead, BufReader, Read};
+    use std::net::TcpStream;
+
+    use super::*;
+    use rlm_test_support::{MockLlm, MockReply};
+
+    /// One HTTP/1.1 request on a fresh connection; the status and body.
+    fn http(addr: &str, method: &str, path: &str, key: &str, body: &str) -> (u16, String) {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let status = response[9..12].parse().unwrap();
+        let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+        (status, body)
+    }
+
+    #[test]
+    fn serve_in_dev_mode_prints_a_key_answers_and_stops_on_sigterm() {
+        let mock = MockLlm::builder().script([MockReply::text("```repl\nFINAL('served')\n```")]).start();
+        let data = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rlm-sandbox"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--model", "mock-model", "--base-url", &mock.openai_base_url()])
+            .env("XDG_DATA_HOME", data.path())
+            .env_remove("RLM_SERVE_DEV_KEY")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        let addr = first.split("http://").nth(1).unwrap().split(' ').next().unwrap().to_owned();
+        let key_line = lines.next().unwrap().unwrap();
+        let key = key_line.strip_prefix("API key: ").unwrap().to_owned();
+        assert!(key.starts_with("rlm-dev-") && key.len() > 30, "{key_line}");
+
+        let (status, body) = http(&addr, "GET", "/v1/models", &key, "");
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("\"default\""), "{body}");
+        assert_eq!(http(&addr, "GET", "/v1/models", "wrong", "").0, 401);
+        let chat = r#"{"model": "default", "messages": [{"role": "user", "content": "q"}]}"#;
+        let (status, body) = http(&addr, "POST", "/v1/chat/completions", &key, chat);
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("served"), "{body}");
+        assert!(data.path().join("rlm-sandbox").join("serve.db").exists(), "SQLite in the data directory");
+
+        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(0));
+    }
+
+    #[test]
+    fn an_invalid_configuration_is_a_usage_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("serve.toml");
+        std::fs::write(&path, "listn = \"127.0.0.1:1\"\n").unwrap();
+        let out = rlm(&["serve", "--config", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(64));
+        assert!(text(&out.stderr).contains("listn"), "{}", text(&out.stderr));
+    }
+}

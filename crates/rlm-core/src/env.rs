@@ -24,3 +24,13 @@ pub const RUST_LOG: &str = "RUST_LOG";
 pub const SANDBOX_PYTHON: &str = "RLM_SANDBOX_PYTHON";
 /// Disables colour in terminal output (<https://no-color.org>).
 pub const NO_COLOR: &str = "NO_COLOR";
+/// `rlm-sandbox serve --config`.
+pub const SERVE_CONFIG: &str = "RLM_SERVE_CONFIG";
+/// `rlm-sandbox serve --listen`.
+pub const SERVE_LISTEN: &str = "RLM_SERVE_LISTEN";
+/// `rlm-sandbox serve --database-url`.
+pub const DATABASE_URL: &str = "RLM_DATABASE_URL";
+/// `rlm-sandbox serve --replica`.
+pub const SERVE_REPLICA: &str = "RLM_SERVE_REPLICA";
+/// `rlm-sandbox serve --dev-key`.
+pub const SERVE_DEV_KEY: &str = "RLM_SERVE_DEV_KEY";

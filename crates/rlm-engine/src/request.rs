@@ -46,6 +46,7 @@ pub struct Request {
     meta: RequestMeta,
     cancel: Option<CancellationToken>,
     events: Option<EventSink>,
+    quota: Option<SandboxQuota>,
 }
 
 impl std::fmt::Debug for Request {
@@ -69,6 +70,7 @@ impl Request {
             meta: RequestMeta::default(),
             cancel: None,
             events: None,
+            quota: None,
         }
     }
 
@@ -104,6 +106,13 @@ impl Request {
         self
     }
 
+    /// Counts this run's sandboxes against `quota` (for example a tenant's),
+    /// instead of the `Rlm`'s.
+    pub fn quota(mut self, quota: SandboxQuota) -> Self {
+        self.quota = Some(quota);
+        self
+    }
+
     /// Runs the completion.
     // A named future type would tie callers to this crate's internals; the
     // `Send + 'static` bound is what a service needs to `tokio::spawn` it.
@@ -113,7 +122,13 @@ impl Request {
     }
 
     async fn run(self) -> Result<Completion, Error> {
-        let parts = RequestParts { options: self.options, meta: self.meta, cancel: self.cancel, events: self.events };
+        let parts = RequestParts {
+            options: self.options,
+            meta: self.meta,
+            cancel: self.cancel,
+            events: self.events,
+            quota: self.quota,
+        };
         let prepared = prepare(&self.rlm, parts, self.contexts, self.query)?;
         let out = run::run(prepared.shared.clone(), prepared.spec).await;
         finish(&prepared.shared, prepared.started, prepared.run_id, prepared.log_path, out)
@@ -126,6 +141,7 @@ pub(crate) struct RequestParts {
     pub(crate) meta: RequestMeta,
     pub(crate) cancel: Option<CancellationToken>,
     pub(crate) events: Option<EventSink>,
+    pub(crate) quota: Option<SandboxQuota>,
 }
 
 /// A completion ready to run: its shared state and the root run's spec.
@@ -176,7 +192,7 @@ pub(crate) fn prepare(
         factory: inner.factory.clone(),
         registry: inner.registry.clone(),
         permits: inner.permits.clone().unwrap_or_else(|| Arc::new(Semaphore::new(config.max_concurrency))),
-        quota: inner.quota.clone().unwrap_or_else(|| {
+        quota: parts.quota.or_else(|| inner.quota.clone()).unwrap_or_else(|| {
             let machine = SandboxQuota::for_machine();
             SandboxQuota::new(
                 config.max_live_sandboxes,

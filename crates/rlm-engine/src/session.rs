@@ -114,6 +114,7 @@ impl Session {
                 meta: RequestMeta::default(),
                 cancel: None,
                 events: None,
+                quota: None,
             },
         }
     }
@@ -203,6 +204,14 @@ impl SessionRequest<'_> {
     /// Sends every event of the query to `sink`.
     pub fn events(mut self, sink: EventSink) -> Self {
         self.parts.events = Some(sink);
+        self
+    }
+
+    /// Counts the query's sandboxes against `quota`. The session's own
+    /// sandbox, made by its first query, counts against that query's quota
+    /// for as long as the session lives.
+    pub fn quota(mut self, quota: rlm_core::SandboxQuota) -> Self {
+        self.parts.quota = Some(quota);
         self
     }
 

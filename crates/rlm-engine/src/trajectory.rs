@@ -25,6 +25,24 @@ pub struct Trajectory {
     pub answer: Option<JsonText>,
 }
 
+impl Trajectory {
+    /// The run as a JSONL log: its metadata line, then one line per
+    /// iteration (the format of `--log-dir`).
+    pub fn to_jsonl(&self) -> String {
+        let mut metadata = json!({ "type": "metadata" });
+        if let (Value::Object(into), Value::Object(from)) = (&mut metadata, &self.run_metadata) {
+            into.extend(from.clone());
+        }
+        let mut out = metadata.to_string();
+        out.push('\n');
+        for iteration in &self.iterations {
+            out.push_str(&serde_json::to_string(iteration).expect("an iteration serialises"));
+            out.push('\n');
+        }
+        out
+    }
+}
+
 /// An answer as `rlms` logs it: a string as it is, any other value as JSON.
 pub(crate) fn answer_string(answer: &JsonText) -> String {
     answer.as_text().into_owned()

@@ -72,6 +72,9 @@ pub struct Usage {
     pub by_depth: BTreeMap<u32, UsageTotals>,
     /// Dollars of the calls whose cost is known.
     pub known_cost: f64,
+    /// By model and depth together (for ledgers keyed by both).
+    #[serde(skip)]
+    pub by_model_and_depth: BTreeMap<(String, u32), UsageTotals>,
 }
 
 impl Usage {
@@ -80,6 +83,7 @@ impl Usage {
         self.total.add(tokens, cost);
         self.by_model.entry(model.to_owned()).or_default().add(tokens, cost);
         self.by_depth.entry(depth).or_default().add(tokens, cost);
+        self.by_model_and_depth.entry((model.to_owned(), depth)).or_default().add(tokens, cost);
         self.known_cost += cost.unwrap_or(0.0);
     }
 
@@ -105,6 +109,9 @@ impl Usage {
         }
         for (depth, totals) in &other.by_depth {
             add(self.by_depth.entry(*depth).or_default(), totals);
+        }
+        for (key, totals) in &other.by_model_and_depth {
+            add(self.by_model_and_depth.entry(key.clone()).or_default(), totals);
         }
         self.known_cost += other.known_cost;
     }

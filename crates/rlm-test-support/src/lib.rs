@@ -13,6 +13,9 @@
 //! ```
 #![deny(missing_docs)]
 
+#[cfg(feature = "postgres")]
+pub mod postgres;
+
 use std::collections::VecDeque;
 use std::future::IntoFuture;
 use std::net::SocketAddr;

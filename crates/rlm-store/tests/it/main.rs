@@ -9,6 +9,3 @@ mod sqlite;
 
 /// The suite against a PostgreSQL server started for the run.
 mod postgres;
-
-/// Starting and stopping that server.
-mod postgres_server;

@@ -8,8 +8,8 @@ use std::pin::Pin;
 
 use rlm_store::PostgresStore;
 
-use crate::postgres_server::{self, PostgresServer};
 use crate::suite::{self, Db, assert_no_password, chain};
+use rlm_test_support::postgres::{self as postgres_server, PostgresServer};
 
 type Behaviour = Pin<Box<dyn Future<Output = ()> + Send>>;
 

@@ -3,7 +3,7 @@
 //! that directory, stopped and deleted on drop.
 //!
 //! It uses Debian's server binaries, `/usr/lib/postgresql/<version>/bin/`,
-//! which `tests/setup-postgres.sh` installs. PostgreSQL refuses to run as
+//! which `crates/rlm-store/tests/setup-postgres.sh` installs. PostgreSQL refuses to run as
 //! root, so when the tests run as root, `initdb` and `postgres` run as the
 //! `postgres` user that the package creates (set as the child's uid and gid
 //! before it starts, so the server is our direct child and `Drop` can stop
@@ -160,7 +160,7 @@ impl Drop for PostgresServer {
 }
 
 /// The newest `<root>/<version>/bin` with `initdb`, `postgres` and `pg_ctl`
-/// (`root` is [`DEBIAN_POSTGRES_DIR`] but in tests), or a panic that says
+/// (`root` is `/usr/lib/postgresql` but in tests), or a panic that says
 /// how to install them.
 pub fn find_binaries(root: &Path) -> PathBuf {
     let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir(root)

@@ -1,0 +1,200 @@
+//! What the service holds while it runs: tenants and their admission
+//! state, profiles, live sessions, the store, metrics.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use rlm_core::SandboxQuota;
+use rlm_engine::Session;
+use rlm_store::Store;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ServeConfig, Tenant, key_hash};
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::profiles::ProfileRuntime;
+
+/// Default runs in flight per tenant, when its config sets none.
+const DEFAULT_TENANT_RUNS: usize = 16;
+/// Default live sandboxes per tenant.
+const DEFAULT_TENANT_SANDBOXES: usize = 512;
+
+/// A tenant and its admission state.
+#[derive(Debug)]
+pub(crate) struct TenantState {
+    pub(crate) config: Tenant,
+    /// One permit per run in flight: below the service's global limit, so
+    /// one tenant's flood cannot take every slot.
+    pub(crate) runs: Arc<Semaphore>,
+    /// Its sandboxes (runs and sessions together) and their memory.
+    pub(crate) quota: SandboxQuota,
+    pub(crate) sessions: AtomicUsize,
+    /// Requests in the current minute: `(minute, count)`.
+    window: Mutex<(u64, u32)>,
+}
+
+impl TenantState {
+    fn new(config: Tenant) -> Self {
+        let runs = config.max_runs_in_flight.unwrap_or(DEFAULT_TENANT_RUNS).max(1);
+        let machine = SandboxQuota::for_machine();
+        let memory = config.max_sandbox_memory_mb.map_or(machine.max_memory(), |mb| mb.saturating_mul(1 << 20));
+        let quota = SandboxQuota::new(config.max_sandboxes.unwrap_or(DEFAULT_TENANT_SANDBOXES), memory)
+            .with_wait(Duration::from_secs(config.sandbox_wait_s.unwrap_or(30)));
+        TenantState {
+            config,
+            runs: Arc::new(Semaphore::new(runs)),
+            quota,
+            sessions: AtomicUsize::new(0),
+            window: Mutex::new((0, 0)),
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// Counts a request against the per-minute limit.
+    pub(crate) fn admit_request(&self) -> Result<(), ApiError> {
+        let Some(limit) = self.config.requests_per_minute else { return Ok(()) };
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let minute = now.as_secs() / 60;
+        let mut window = self.window.lock().unwrap();
+        if window.0 != minute {
+            *window = (minute, 0);
+        }
+        if window.1 >= limit {
+            let wait = Duration::from_secs(60 - now.as_secs() % 60);
+            return Err(ApiError::quota("rate_limited", format!("more than {limit} requests this minute"), Some(wait)));
+        }
+        window.1 += 1;
+        Ok(())
+    }
+
+    /// Whether the tenant may use `profile`.
+    pub(crate) fn may_use(&self, profile: &str) -> bool {
+        self.config.profiles.is_empty() || self.config.profiles.iter().any(|p| p == profile)
+    }
+}
+
+/// A live session: its engine session (one query at a time) and what the
+/// store keeps of it.
+#[derive(Debug)]
+pub(crate) struct SessionEntry {
+    pub(crate) id: String,
+    pub(crate) tenant: Arc<TenantState>,
+    pub(crate) profile: Arc<ProfileRuntime>,
+    pub(crate) session: Arc<tokio::sync::Mutex<Session>>,
+    /// Limits of every query (a query may ask for less).
+    pub(crate) limits: crate::config::RunLimits,
+    pub(crate) created_at: String,
+    pub(crate) last_used: Mutex<Instant>,
+    pub(crate) queries: AtomicU64,
+}
+
+impl Drop for SessionEntry {
+    fn drop(&mut self) {
+        self.tenant.sessions.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Everything the handlers share.
+#[derive(Debug)]
+pub(crate) struct AppState {
+    pub(crate) config: ServeConfig,
+    pub(crate) profiles: BTreeMap<String, Arc<ProfileRuntime>>,
+    keys: HashMap<String, Arc<TenantState>>,
+    pub(crate) tenants: Vec<Arc<TenantState>>,
+    pub(crate) store: Arc<dyn Store>,
+    /// Runs in flight across every tenant.
+    pub(crate) runs: Arc<Semaphore>,
+    pub(crate) sessions: Mutex<HashMap<String, Arc<SessionEntry>>>,
+    /// `(tenant, Idempotency-Key)` of requests running now.
+    pub(crate) idempotent: Mutex<HashSet<(String, String)>>,
+    pub(crate) metrics: Metrics,
+    /// Cancels every run: after the shutdown grace.
+    pub(crate) cancel_all: CancellationToken,
+    /// Every run's task: shutdown waits for them, so each records its usage.
+    pub(crate) tasks: tokio_util::task::TaskTracker,
+    /// Set once shutdown starts: `/readyz` answers 503, new runs are refused.
+    pub(crate) draining: AtomicBool,
+}
+
+impl AppState {
+    pub(crate) fn new(
+        config: ServeConfig,
+        profiles: BTreeMap<String, Arc<ProfileRuntime>>,
+        store: Arc<dyn Store>,
+    ) -> Self {
+        let tenants: Vec<Arc<TenantState>> =
+            config.tenants.iter().cloned().map(|t| Arc::new(TenantState::new(t))).collect();
+        let keys = tenants
+            .iter()
+            .flat_map(|t| t.config.key_sha256.iter().map(move |h| (h.to_ascii_lowercase(), t.clone())))
+            .collect();
+        AppState {
+            runs: Arc::new(Semaphore::new(config.max_runs_in_flight)),
+            config,
+            profiles,
+            keys,
+            tenants,
+            store,
+            sessions: Mutex::new(HashMap::new()),
+            idempotent: Mutex::new(HashSet::new()),
+            metrics: Metrics::new(),
+            cancel_all: CancellationToken::new(),
+            tasks: tokio_util::task::TaskTracker::new(),
+            draining: AtomicBool::new(false),
+        }
+    }
+
+    /// The tenant a bearer key belongs to.
+    pub(crate) fn tenant_for(&self, key: &str) -> Option<Arc<TenantState>> {
+        self.keys.get(&key_hash(key)).cloned()
+    }
+
+    /// A profile the tenant may use, or a 404 that lists those it may.
+    pub(crate) fn profile(&self, tenant: &TenantState, name: &str) -> Result<Arc<ProfileRuntime>, ApiError> {
+        match self.profiles.get(name) {
+            Some(profile) if tenant.may_use(name) => Ok(profile.clone()),
+            _ => {
+                let known: Vec<&str> = self.profiles.keys().filter(|p| tenant.may_use(p)).map(String::as_str).collect();
+                Err(ApiError::not_found(format!("no profile `{name}`; this key may use: {}", known.join(", "))))
+            }
+        }
+    }
+
+    /// A tenant's live session.
+    pub(crate) fn session(&self, tenant: &TenantState, id: &str) -> Option<Arc<SessionEntry>> {
+        let sessions = self.sessions.lock().unwrap();
+        sessions.get(id).filter(|s| s.tenant.name() == tenant.name()).cloned()
+    }
+}
+
+/// The tenant of a request, from its `Authorization: Bearer KEY`.
+#[derive(Clone, Debug)]
+pub(crate) struct Authed(pub(crate) Arc<TenantState>);
+
+impl FromRequestParts<Arc<AppState>> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let key = bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+        let tenant = state.tenant_for(key).ok_or_else(ApiError::unauthorized)?;
+        tenant.admit_request()?;
+        Ok(Authed(tenant))
+    }
+}
+
+/// The key of an `Authorization: Bearer KEY` header.
+pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+}
