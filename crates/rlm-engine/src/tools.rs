@@ -51,6 +51,15 @@ pub struct ToolCall {
     pub meta: Arc<RequestMeta>,
 }
 
+impl ToolCall {
+    /// A call from a run at `depth` of the request `meta`. The engine makes
+    /// these; this is for calling a tool outside a run, as a tool crate's
+    /// tests do.
+    pub fn new(depth: u32, meta: Arc<RequestMeta>) -> Self {
+        ToolCall { depth, meta }
+    }
+}
+
 /// A function the host offers to model code.
 pub trait Tool: Send + Sync {
     /// Its name, description and argument schema.
