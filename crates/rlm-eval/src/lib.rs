@@ -1,0 +1,49 @@
+//! Evaluation tasks for rlm-sandbox, modelled on the tasks of the
+//! Recursive Language Models paper (Zhang, Kraska and Khattab).
+//!
+//! The crate has no dependency on the engine or the sandbox. It provides:
+//!
+//! - **Generators** ([`generate`], [`generate_item`]): seeded, deterministic
+//!   [`Item`]s for six [`Task`]s (S-NIAH, OOLONG, OOLONG-Pairs, multi-hop
+//!   retrieval, salary aggregation, needle) at any [`LengthBucket`]
+//!   (`8k,32k,128k`: [`parse_lengths`]; one token is taken as four
+//!   characters). The same seed gives the same items on every machine.
+//! - **Scoring** ([`score`]): pure rules from a typed [`Gold`] and an answer
+//!   to a score in `0.0..=1.0`; [`Item::score`] picks the item's rule.
+//! - **A mock classifier** ([`mock_classify`]): a deterministic stand-in for
+//!   the sub-model that labels OOLONG questions, for tests with a mock model.
+//!
+//! `docs/eval.md` defines each task exactly and says how it differs from
+//! the paper's data.
+//!
+//! ```
+//! use rlm_eval::{Task, generate, parse_lengths};
+//! use serde_json::json;
+//!
+//! let items = generate(&[Task::Needle], &parse_lengths("8k")?, 1, 42);
+//! let item = &items[0];
+//! assert!(item.context.char_len() <= 8 * 1024 * 4);
+//! assert_eq!(item.score(&json!("no idea")), 0.0);
+//! # Ok::<(), rlm_eval::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+mod date;
+mod error;
+mod item;
+mod length;
+mod pool;
+mod rng;
+pub mod score;
+mod tasks;
+mod words;
+
+pub use date::{Date, parse_date};
+pub use error::Error;
+pub use item::{
+    Context, Gold, Item, ItemKey, Label, NeedleKind, OolongQuestion, QuerySpec, Relation, Rule,
+    Task, parse_tasks,
+};
+pub use length::{CHARS_PER_TOKEN, LengthBucket, MAX_TOKENS, MIN_TOKENS, parse_lengths};
+pub use pool::{mock_classify, question_pool};
+pub use tasks::{PairPredicate, generate, generate_item, pair_predicates};
