@@ -10,19 +10,22 @@
 //!   characters). The same seed gives the same items on every machine.
 //! - **Scoring** ([`score`]): pure rules from a typed [`Gold`] and an answer
 //!   to a score in `0.0..=1.0`; [`Item::score`] picks the item's rule.
-//! - **A mock classifier** ([`mock_classify`]): a deterministic stand-in for
-//!   the sub-model that labels OOLONG questions, for tests with a mock model.
+//! - **A scripted policy** ([`scripted_program`], [`scripted_program_wrong`],
+//!   [`mock_classify`]): Python programs that compute each answer from the
+//!   context, and a deterministic stand-in for the sub-model that labels
+//!   OOLONG questions, for end-to-end tests with a mock model.
 //!
 //! `docs/eval.md` defines each task exactly and says how it differs from
 //! the paper's data.
 //!
 //! ```
-//! use rlm_eval::{Task, generate, parse_lengths};
+//! use rlm_eval::{Task, generate, parse_lengths, scripted_program};
 //! use serde_json::json;
 //!
 //! let items = generate(&[Task::Needle], &parse_lengths("8k")?, 1, 42);
 //! let item = &items[0];
 //! assert!(item.context.char_len() <= 8 * 1024 * 4);
+//! assert!(scripted_program(item).starts_with("```repl"));
 //! assert_eq!(item.score(&json!("no idea")), 0.0);
 //! # Ok::<(), rlm_eval::Error>(())
 //! ```
@@ -35,6 +38,7 @@ mod length;
 mod pool;
 mod rng;
 pub mod score;
+mod scripted;
 mod tasks;
 mod words;
 
@@ -46,4 +50,7 @@ pub use item::{
 };
 pub use length::{CHARS_PER_TOKEN, LengthBucket, MAX_TOKENS, MIN_TOKENS, parse_lengths};
 pub use pool::{mock_classify, question_pool};
+pub use scripted::{
+    CLASSIFY_BATCH, CLASSIFY_PROMPT_HEADER, scripted_code, scripted_program, scripted_program_wrong,
+};
 pub use tasks::{PairPredicate, generate, generate_item, pair_predicates};
