@@ -14,6 +14,9 @@
 //!   [`mock_classify`]): Python programs that compute each answer from the
 //!   context, and a deterministic stand-in for the sub-model that labels
 //!   OOLONG questions, for end-to-end tests with a mock model.
+//! - **A runner** ([`run_eval`]) over any [`Solver`], concurrent and
+//!   resumable through an [`OutDir`], with a [`Report`] (table, JSON, CSV),
+//!   and the plain-model prompt for `base` mode ([`base_prompt`]).
 //!
 //! `docs/eval.md` defines each task exactly and says how it differs from
 //! the paper's data.
@@ -35,8 +38,11 @@ mod date;
 mod error;
 mod item;
 mod length;
+mod out;
 mod pool;
+mod report;
 mod rng;
+mod run;
 pub mod score;
 mod scripted;
 mod tasks;
@@ -49,7 +55,10 @@ pub use item::{
     Task, parse_tasks,
 };
 pub use length::{CHARS_PER_TOKEN, LengthBucket, MAX_TOKENS, MIN_TOKENS, parse_lengths};
+pub use out::{OutDir, write_atomic};
 pub use pool::{mock_classify, question_pool};
+pub use report::{GroupSummary, ItemResult, Mode, Report, percentile};
+pub use run::{DEFAULT_BASE_WINDOW, SolveOutcome, Solver, Usage, base_prompt, run_eval};
 pub use scripted::{
     CLASSIFY_BATCH, CLASSIFY_PROMPT_HEADER, scripted_code, scripted_program, scripted_program_wrong,
 };

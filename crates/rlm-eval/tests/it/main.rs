@@ -1,0 +1,4 @@
+//! Integration tests of rlm-eval, one binary split by concern.
+
+/// The runner: concurrency, resuming from an output directory, reports.
+mod runner;
