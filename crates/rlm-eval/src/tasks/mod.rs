@@ -204,7 +204,7 @@ mod tests {
                 let n = item.context.char_len() as f64;
                 let target = length.chars() as f64;
                 assert!(
-                    (0.9..=1.02).contains(&(n / target)),
+                    (0.95..=1.0).contains(&(n / target)),
                     "{}: {n} chars for a {target}-char bucket",
                     item.key()
                 );

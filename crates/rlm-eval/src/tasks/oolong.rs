@@ -674,6 +674,19 @@ mod tests {
         }
     }
 
+    /// `docs/eval.md` is where users read the predicates; it must say
+    /// exactly what the queries say.
+    #[test]
+    fn docs_define_every_predicate_as_the_query_words_it() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/eval.md");
+        let doc = std::fs::read_to_string(path).unwrap();
+        for p in &PREDICATES {
+            let kind = if p.symmetric { "symmetric" } else { "ordered" };
+            let row = format!("| T{} | {kind} | {} |", p.number, p.text);
+            assert!(doc.contains(&row), "docs/eval.md lacks the row\n{row}");
+        }
+    }
+
     #[test]
     fn symmetric_predicates_are_symmetric() {
         let mut rng = Rng::new(11);
