@@ -24,6 +24,12 @@ pub enum Error {
         /// The known names, comma-separated.
         known: String,
     },
+    /// A result file name is not `<task>-<length>-<id>`.
+    #[error("invalid item key `{value}`: expected `<task>-<length>-<id>`")]
+    InvalidItemKey {
+        /// The text as given.
+        value: String,
+    },
     /// Reading or writing a file in the output directory failed.
     #[error("cannot access `{}`", path.display())]
     Io {

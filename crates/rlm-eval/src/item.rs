@@ -413,15 +413,14 @@ impl FromStr for ItemKey {
 
     /// Parses `<task>-<length>-<id>`; the task name may itself contain `-`.
     fn from_str(s: &str) -> Result<Self, Error> {
-        let bad = || Error::UnknownTask {
-            name: s.to_owned(),
-            known: Task::ALL.map(Task::name).join(", "),
+        let bad = || Error::InvalidItemKey {
+            value: s.to_owned(),
         };
         let (rest, id) = s.rsplit_once('-').ok_or_else(bad)?;
         let (task, length) = rest.rsplit_once('-').ok_or_else(bad)?;
         Ok(ItemKey {
-            task: task.parse()?,
-            length: length.parse()?,
+            task: task.parse().map_err(|_| bad())?,
+            length: length.parse().map_err(|_| bad())?,
             id: id.parse().map_err(|_| bad())?,
         })
     }
