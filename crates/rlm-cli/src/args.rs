@@ -336,6 +336,43 @@ pub struct EngineArgs {
     /// Repeatable.
     #[arg(long, value_name = "FILE.py")]
     pub helpers: Vec<PathBuf>,
+
+    /// Start this Model Context Protocol server (a command line, split as a
+    /// shell would, run without a shell) and let model code call its tools.
+    /// The tools run on this machine, outside the sandbox, with your
+    /// permissions: give only servers you trust. Repeatable.
+    #[arg(long, value_name = "COMMAND")]
+    pub mcp: Vec<String>,
+
+    /// Reach a Model Context Protocol server over streamable HTTP and let
+    /// model code call its tools. Repeatable.
+    #[arg(long, value_name = "URL")]
+    pub mcp_url: Vec<String>,
+
+    /// Which runs see the MCP tools: the root, sub-RLMs, or both.
+    #[arg(long, value_enum, default_value_t = ScopeArg::Both)]
+    pub mcp_scope: ScopeArg,
+}
+
+/// `--mcp-scope`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScopeArg {
+    /// The root run only.
+    Root,
+    /// Sub-RLMs only.
+    Sub,
+    /// Every run.
+    Both,
+}
+
+impl From<ScopeArg> for rlm_engine::ToolScope {
+    fn from(scope: ScopeArg) -> Self {
+        match scope {
+            ScopeArg::Root => rlm_engine::ToolScope::Root,
+            ScopeArg::Sub => rlm_engine::ToolScope::Sub,
+            ScopeArg::Both => rlm_engine::ToolScope::Both,
+        }
+    }
 }
 
 /// Sampling options of `run`, passed where the provider takes them.

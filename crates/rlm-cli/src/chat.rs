@@ -64,7 +64,8 @@ pub async fn run(args: ChatArgs, verbose: bool) -> anyhow::Result<ExitCode> {
         Some(path) => read_context(path)?,
         None => Context::default(),
     };
-    let rlm = crate::run::build(&args.engine)?;
+    let mcp = crate::mcp::McpTools::connect(&args.engine).await?;
+    let rlm = crate::run::build(&args.engine, &mcp.tools)?;
     if let Some(dir) = &args.engine.log_dir {
         crate::run::check_writable(dir)?;
     }
@@ -131,6 +132,8 @@ pub async fn run(args: ChatArgs, verbose: bool) -> anyhow::Result<ExitCode> {
         let summary = display.summary(completion.iterations, completion.sub_calls, &completion.usage, None);
         eprintln!("{} {}", style.dim("rlm-sandbox:"), style.dim(&summary));
     }
+    drop(session);
+    mcp.close().await;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -12,6 +12,7 @@ mod args;
 mod chat;
 mod display;
 mod exec;
+mod mcp;
 mod models;
 mod output;
 mod run;

@@ -29,7 +29,8 @@ pub async fn run(args: RunArgs, verbose: bool) -> anyhow::Result<ExitCode> {
         }
         Some(path) => read_context(path)?,
     };
-    let rlm = build(&args.engine)?;
+    let mcp = crate::mcp::McpTools::connect(&args.engine).await?;
+    let rlm = build(&args.engine, &mcp.tools)?;
     if let Some(dir) = &args.engine.log_dir {
         check_writable(dir)?;
     }
@@ -55,6 +56,7 @@ pub async fn run(args: RunArgs, verbose: bool) -> anyhow::Result<ExitCode> {
     let request = rlm.request(context, &args.query).cancel(cancel).events(display.sink(events_file));
     let result = request.send().await;
     watcher.abort();
+    mcp.close().await;
     display.finish();
     let style = display.style();
     let (completion, error) = match &result {
@@ -106,8 +108,9 @@ fn chain(error: &rlm_engine::Error) -> String {
     text
 }
 
-/// The RLM the engine flags describe, on a fresh sandbox runtime.
-pub fn build(args: &EngineArgs) -> anyhow::Result<Rlm> {
+/// The RLM the engine flags describe, with `tools`, on a fresh sandbox
+/// runtime.
+pub fn build(args: &EngineArgs, tools: &[Arc<dyn rlm_engine::Tool>]) -> anyhow::Result<Rlm> {
     let registry = crate::models::registry(args)?;
     crate::models::check_prices(args, &registry)?;
     let prompts = Prompts::with_files(args.prompt_file.as_deref(), args.child_prompt_file.as_deref())
@@ -139,12 +142,11 @@ pub fn build(args: &EngineArgs) -> anyhow::Result<Rlm> {
     config.max_live_sandboxes = args.max_live_sandboxes;
     config.max_sandbox_memory_bytes = args.max_total_memory_mb.map(|mb| (mb as usize).saturating_mul(1 << 20));
     let runtime = crate::start_runtime(args.sandbox.runtime_config())?;
-    Rlm::builder()
-        .sandboxes(Arc::new(runtime))
-        .models(registry)
-        .config(config)
-        .build()
-        .map_err(|e: BuildError| UsageError(e.to_string()).into())
+    let mut builder = Rlm::builder().sandboxes(Arc::new(runtime)).models(registry).config(config);
+    for tool in tools {
+        builder = builder.tool(tool.clone(), args.mcp_scope.into());
+    }
+    builder.build().map_err(|e: BuildError| UsageError(e.to_string()).into())
 }
 
 /// Fails before any model call when the log directory cannot be written.

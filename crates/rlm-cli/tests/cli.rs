@@ -575,3 +575,58 @@ mod serve {
         assert!(text(&out.stderr).contains("listn"), "{}", text(&out.stderr));
     }
 }
+
+mod mcp {
+    use std::fs::{self, File};
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+    use rlm_test_support::{MockLlm, MockReply};
+
+    /// The everything MCP server from npm, installed as the rlm-mcp tests
+    /// install it (same directory, lock and stamp).
+    fn everything() -> PathBuf {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rlm-mcp/tests/servers");
+        let lock = File::create(dir.join(".install.lock")).unwrap();
+        lock.lock().unwrap();
+        let wanted = fs::read(dir.join("package-lock.json")).unwrap();
+        let stamp = dir.join("node_modules/.rlm-mcp-installed");
+        let entry = dir.join("node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+        if !(fs::read(&stamp).is_ok_and(|s| s == wanted) && entry.is_file()) {
+            let status = Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"])
+                .current_dir(&dir)
+                .status()
+                .expect("the MCP test needs Node.js and npm");
+            assert!(status.success());
+            fs::write(&stamp, &wanted).unwrap();
+        }
+        entry
+    }
+
+    #[test]
+    fn run_with_mcp_lets_model_code_call_the_servers_tools() {
+        let entry = everything();
+        let mock =
+            MockLlm::builder().script([MockReply::text("```repl\nFINAL(echo(message='through MCP'))\n```")]).start();
+        let command = format!("node {} stdio", entry.display());
+        let base = mock.openai_base_url();
+        let out = rlm(&["run", "--base-url", &base, "--model", "m", "--query", "q", "--mcp", &command]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "Echo: through MCP\n");
+        let prompt = mock.requests()[0].system();
+        assert!(prompt.contains("echo(") && prompt.contains("Echoes back the input string"), "{prompt}");
+        assert!(prompt.contains("get_sum("), "a name made a Python identifier: {prompt}");
+    }
+
+    #[test]
+    fn an_mcp_server_that_does_not_start_is_a_usage_error_before_any_model_call() {
+        let mock = MockLlm::builder().start();
+        let base = mock.openai_base_url();
+        let out =
+            rlm(&["run", "--base-url", &base, "--model", "m", "--query", "q", "--mcp", "/nonexistent/server --x"]);
+        assert_eq!(out.status.code(), Some(64), "{}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("MCP server `/nonexistent/server --x`"), "{}", text(&out.stderr));
+        assert!(mock.requests().is_empty());
+    }
+}

@@ -60,6 +60,6 @@ pub use registry::{DEFAULT_CONTEXT_CHARS, ModelEntry, ModelRegistry};
 pub use request::Request;
 pub use session::{DEFAULT_COMPACT_SHARE, HistoryEntry, Session, SessionOptions, SessionRequest};
 pub use tokio_util::sync::CancellationToken as Cancel;
-pub use tools::{FnTool, Tool, ToolCall, ToolScope};
+pub use tools::{FnTool, Tool, ToolCall, ToolScope, name_problem as tool_name_problem};
 pub use trajectory::{BlockResult, CodeBlock, Iteration, SubCall, Trajectory};
 pub use usage::{Price, Usage, UsageTotals};

@@ -143,26 +143,33 @@ impl fmt::Debug for Tools {
     }
 }
 
+/// Why `name` cannot name a tool in the REPL (not a Python identifier, a
+/// keyword, taken by the REPL's own functions), or `None` when it can.
+pub fn name_problem(name: &str) -> Option<&'static str> {
+    if !is_identifier(name) {
+        return Some("a tool's name must be a Python identifier (letters, digits and _, not first a digit)");
+    }
+    let base = name.strip_suffix("_async").unwrap_or(name);
+    if RESERVED.contains(&name) || RESERVED.contains(&base) || name.starts_with("context_") {
+        return Some("the name is taken by the REPL's own functions");
+    }
+    if KEYWORDS.contains(&name) {
+        return Some("the name is a Python keyword");
+    }
+    if name.ends_with("_async") {
+        return Some("names ending in _async are taken by the async form of every tool");
+    }
+    None
+}
+
 impl Tools {
     /// Adds a tool, refusing names Python or the scaffold cannot take.
     pub(crate) fn add(&mut self, tool: Arc<dyn Tool>, scope: ToolScope) -> Result<(), BuildError> {
         let spec = tool.spec();
         let name = spec.name.clone();
         let refuse = |reason: String| Err(BuildError::Tool { name: name.clone(), reason });
-        if !is_identifier(&name) {
-            return refuse(
-                "a tool's name must be a Python identifier (letters, digits and _, not first a digit)".into(),
-            );
-        }
-        let base = name.strip_suffix("_async").unwrap_or(&name);
-        if RESERVED.contains(&name.as_str()) || RESERVED.contains(&base) || name.starts_with("context_") {
-            return refuse("the name is taken by the REPL's own functions".into());
-        }
-        if KEYWORDS.contains(&name.as_str()) {
-            return refuse("the name is a Python keyword".into());
-        }
-        if name.ends_with("_async") {
-            return refuse("names ending in _async are taken by the async form of every tool".into());
+        if let Some(reason) = name_problem(&name) {
+            return refuse(reason.into());
         }
         let schema = spec.parameters.to_value();
         if !schema.is_object() || schema.get("properties").is_some_and(|p| !p.is_object()) {

@@ -24,11 +24,7 @@ fn main() -> Result<(), rlm_eval::Error> {
             let text = item.context.to_text();
             let head: String = text.chars().take(300).collect();
             let gold = serde_json::to_string(&item.gold).unwrap_or_default();
-            println!(
-                "== {} ({} chars, generated in {took:.2?})",
-                item.key(),
-                text.chars().count()
-            );
+            println!("== {} ({} chars, generated in {took:.2?})", item.key(), text.chars().count());
             println!("query: {}", item.query);
             println!("gold:  {}", gold.chars().take(200).collect::<String>());
             println!("meta:  {}", item.meta);

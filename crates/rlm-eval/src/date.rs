@@ -9,9 +9,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// Abbreviated month names, as written in the records (`Jan 02, 2024`).
-pub(crate) const MONTH_ABBR: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
+pub(crate) const MONTH_ABBR: [&str; 12] =
+    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 /// Full month names, as written in queries (`in March 2024`).
 pub(crate) const MONTH_NAMES: [&str; 12] = [
@@ -70,11 +69,7 @@ impl Date {
         loop {
             let len = u32::from(days_in_month(year, month));
             if n < len || month == 12 {
-                return Date {
-                    year,
-                    month,
-                    day: (n + 1) as u8,
-                };
+                return Date { year, month, day: (n + 1) as u8 };
             }
             n -= len;
             month += 1;
@@ -84,11 +79,7 @@ impl Date {
     /// The 0-based day of the year.
     #[cfg(test)]
     pub(crate) fn day_of_year(self) -> u32 {
-        (1..self.month)
-            .map(|m| u32::from(days_in_month(self.year, m)))
-            .sum::<u32>()
-            + u32::from(self.day)
-            - 1
+        (1..self.month).map(|m| u32::from(days_in_month(self.year, m))).sum::<u32>() + u32::from(self.day) - 1
     }
 
     /// The number of days in `year`.
@@ -100,13 +91,7 @@ impl Date {
 /// Written as in the records: `Jan 02, 2024`.
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {:02}, {}",
-            MONTH_ABBR[usize::from(self.month) - 1],
-            self.day,
-            self.year
-        )
+        write!(f, "{} {:02}, {}", MONTH_ABBR[usize::from(self.month) - 1], self.day, self.year)
     }
 }
 
@@ -135,10 +120,7 @@ pub fn parse_date(text: &str) -> Option<Date> {
     let mut tokens: Vec<(String, char)> = Vec::new();
     let mut cur = String::new();
     for c in text.chars().chain(std::iter::once(' ')) {
-        let same_kind = cur
-            .chars()
-            .next()
-            .is_none_or(|p| p.is_ascii_digit() == c.is_ascii_digit());
+        let same_kind = cur.chars().next().is_none_or(|p| p.is_ascii_digit() == c.is_ascii_digit());
         if c.is_ascii_alphanumeric() && same_kind {
             cur.push(c);
             continue;
@@ -150,17 +132,11 @@ pub fn parse_date(text: &str) -> Option<Date> {
             cur.push(c);
         }
     }
-    let num = |s: &str| -> Option<u32> {
-        s.bytes()
-            .all(|b| b.is_ascii_digit())
-            .then(|| s.parse().ok())
-            .flatten()
-    };
+    let num = |s: &str| -> Option<u32> { s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse().ok()).flatten() };
     for i in 0..tokens.len() {
         let (t, sep) = (&tokens[i].0, tokens[i].1);
         // Numeric forms: three numbers joined by `-` or `/`.
-        if let (Some(a), Some((t2, sep2)), Some((t3, _))) =
-            (num(t), tokens.get(i + 1), tokens.get(i + 2))
+        if let (Some(a), Some((t2, sep2)), Some((t3, _))) = (num(t), tokens.get(i + 1), tokens.get(i + 2))
             && (sep == '-' || sep == '/')
             && *sep2 == sep
             && let (Some(b), Some(c)) = (num(t2), num(t3))
@@ -208,10 +184,7 @@ mod tests {
             }
         }
         assert_eq!(Date::from_day_of_year(2024, 59).to_string(), "Feb 29, 2024");
-        assert_eq!(
-            Date::from_day_of_year(2024, 365).to_string(),
-            "Dec 31, 2024"
-        );
+        assert_eq!(Date::from_day_of_year(2024, 365).to_string(), "Dec 31, 2024");
     }
 
     #[test]

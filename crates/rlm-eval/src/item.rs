@@ -31,14 +31,8 @@ pub enum Task {
 
 impl Task {
     /// Every task, in report order.
-    pub const ALL: [Task; 6] = [
-        Task::SNiah,
-        Task::Oolong,
-        Task::OolongPairs,
-        Task::MultiHop,
-        Task::Salary,
-        Task::Needle,
-    ];
+    pub const ALL: [Task; 6] =
+        [Task::SNiah, Task::Oolong, Task::OolongPairs, Task::MultiHop, Task::Salary, Task::Needle];
 
     /// The task's name as used on the command line and in file names.
     pub fn name(self) -> &'static str {
@@ -67,10 +61,7 @@ impl FromStr for Task {
         Task::ALL
             .into_iter()
             .find(|t| t.name() == s)
-            .ok_or_else(|| Error::UnknownTask {
-                name: s.clone(),
-                known: Task::ALL.map(Task::name).join(", "),
-            })
+            .ok_or_else(|| Error::UnknownTask { name: s.clone(), known: Task::ALL.map(Task::name).join(", ") })
     }
 }
 
@@ -86,10 +77,7 @@ pub fn parse_tasks(list: &str) -> Result<Vec<Task>, Error> {
         }
     }
     if out.is_empty() {
-        return Err(Error::UnknownTask {
-            name: list.to_owned(),
-            known: Task::ALL.map(Task::name).join(", "),
-        });
+        return Err(Error::UnknownTask { name: list.to_owned(), known: Task::ALL.map(Task::name).join(", ") });
     }
     out.sort();
     out.dedup();
@@ -122,14 +110,8 @@ pub enum Label {
 
 impl Label {
     /// Every label, in a fixed order (the order of OOLONG's label list).
-    pub const ALL: [Label; 6] = [
-        Label::Abbreviation,
-        Label::Description,
-        Label::Entity,
-        Label::Human,
-        Label::Location,
-        Label::Numeric,
-    ];
+    pub const ALL: [Label; 6] =
+        [Label::Abbreviation, Label::Description, Label::Entity, Label::Human, Label::Location, Label::Numeric];
 
     /// The label as written in queries and expected in answers.
     pub fn name(self) -> &'static str {
@@ -377,11 +359,7 @@ pub struct Item {
 impl Item {
     /// The item's key: task, length and id.
     pub fn key(&self) -> ItemKey {
-        ItemKey {
-            task: self.task,
-            length: self.length,
-            id: self.id,
-        }
+        ItemKey { task: self.task, length: self.length, id: self.id }
     }
 
     /// Scores an answer (the value passed to `FINAL`, or a plain model's
@@ -413,9 +391,7 @@ impl FromStr for ItemKey {
 
     /// Parses `<task>-<length>-<id>`; the task name may itself contain `-`.
     fn from_str(s: &str) -> Result<Self, Error> {
-        let bad = || Error::InvalidItemKey {
-            value: s.to_owned(),
-        };
+        let bad = || Error::InvalidItemKey { value: s.to_owned() };
         let (rest, id) = s.rsplit_once('-').ok_or_else(bad)?;
         let (task, length) = rest.rsplit_once('-').ok_or_else(bad)?;
         Ok(ItemKey {
@@ -435,21 +411,14 @@ mod tests {
         for t in Task::ALL {
             assert_eq!(t.name().parse::<Task>().unwrap(), t);
         }
-        assert_eq!(
-            parse_tasks("oolong_pairs, s-niah").unwrap(),
-            [Task::SNiah, Task::OolongPairs]
-        );
+        assert_eq!(parse_tasks("oolong_pairs, s-niah").unwrap(), [Task::SNiah, Task::OolongPairs]);
         assert_eq!(parse_tasks("all").unwrap().len(), 6);
         assert!(parse_tasks("browsecomp").is_err());
     }
 
     #[test]
     fn item_keys_round_trip() {
-        let k = ItemKey {
-            task: Task::OolongPairs,
-            length: "128k".parse().unwrap(),
-            id: 17,
-        };
+        let k = ItemKey { task: Task::OolongPairs, length: "128k".parse().unwrap(), id: 17 };
         assert_eq!(k.to_string(), "oolong-pairs-128k-17");
         assert_eq!(k.to_string().parse::<ItemKey>().unwrap(), k);
         assert!("oolong-8k".parse::<ItemKey>().is_err());

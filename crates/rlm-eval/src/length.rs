@@ -39,16 +39,10 @@ impl LengthBucket {
     /// [`MIN_TOKENS`]..=[`MAX_TOKENS`].
     pub fn from_tokens(tokens: u64) -> Result<Self, Error> {
         if tokens < MIN_TOKENS {
-            return Err(Error::InvalidLength {
-                value: tokens.to_string(),
-                reason: "below the minimum of 1k tokens",
-            });
+            return Err(Error::InvalidLength { value: tokens.to_string(), reason: "below the minimum of 1k tokens" });
         }
         if tokens > MAX_TOKENS {
-            return Err(Error::InvalidLength {
-                value: tokens.to_string(),
-                reason: "above the maximum of 16m tokens",
-            });
+            return Err(Error::InvalidLength { value: tokens.to_string(), reason: "above the maximum of 16m tokens" });
         }
         Ok(LengthBucket { tokens })
     }
@@ -87,16 +81,11 @@ impl FromStr for LengthBucket {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self, Error> {
-        let bad = |reason| Error::InvalidLength {
-            value: s.to_owned(),
-            reason,
-        };
+        let bad = |reason| Error::InvalidLength { value: s.to_owned(), reason };
         let t = s.trim().to_ascii_lowercase();
         let tokens = if let Some(exp) = t.strip_prefix("2^") {
             let exp: u32 = exp.parse().map_err(|_| bad("expected `2^N`"))?;
-            1u64.checked_shl(exp)
-                .filter(|_| exp < 64)
-                .ok_or_else(|| bad("exponent too large"))?
+            1u64.checked_shl(exp).filter(|_| exp < 64).ok_or_else(|| bad("exponent too large"))?
         } else {
             let (digits, unit) = match t.strip_suffix('k') {
                 Some(d) => (d, 1u64 << 10),
@@ -105,9 +94,7 @@ impl FromStr for LengthBucket {
                     None => (t.as_str(), 1),
                 },
             };
-            let n: u64 = digits
-                .parse()
-                .map_err(|_| bad("expected a number with an optional `k` or `m`"))?;
+            let n: u64 = digits.parse().map_err(|_| bad("expected a number with an optional `k` or `m`"))?;
             n.checked_mul(unit).ok_or_else(|| bad("too large"))?
         };
         LengthBucket::from_tokens(tokens).map_err(|e| match e {
@@ -139,10 +126,7 @@ pub fn parse_lengths(list: &str) -> Result<Vec<LengthBucket>, Error> {
         out.push(part.parse()?);
     }
     if out.is_empty() {
-        return Err(Error::InvalidLength {
-            value: list.to_owned(),
-            reason: "no lengths given",
-        });
+        return Err(Error::InvalidLength { value: list.to_owned(), reason: "no lengths given" });
     }
     out.sort();
     out.dedup();

@@ -51,15 +51,12 @@ mod words;
 pub use date::{Date, parse_date};
 pub use error::Error;
 pub use item::{
-    Context, Gold, Item, ItemKey, Label, NeedleKind, OolongQuestion, QuerySpec, Relation, Rule,
-    Task, parse_tasks,
+    Context, Gold, Item, ItemKey, Label, NeedleKind, OolongQuestion, QuerySpec, Relation, Rule, Task, parse_tasks,
 };
 pub use length::{CHARS_PER_TOKEN, LengthBucket, MAX_TOKENS, MIN_TOKENS, parse_lengths};
 pub use out::{OutDir, write_atomic};
 pub use pool::{mock_classify, question_pool};
 pub use report::{GroupSummary, ItemResult, Mode, Report, percentile};
 pub use run::{DEFAULT_BASE_WINDOW, SolveOutcome, Solver, Usage, base_prompt, run_eval};
-pub use scripted::{
-    CLASSIFY_BATCH, CLASSIFY_PROMPT_HEADER, scripted_code, scripted_program, scripted_program_wrong,
-};
+pub use scripted::{CLASSIFY_BATCH, CLASSIFY_PROMPT_HEADER, scripted_code, scripted_program, scripted_program_wrong};
 pub use tasks::{PairPredicate, generate, generate_item, pair_predicates};

@@ -32,10 +32,7 @@ pub struct OutDir {
 /// then renamed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     // A name starting with `.` and ending in `.tmp` is never mistaken for a
     // result by `done`; the pid keeps two processes sharing DIR apart.
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
@@ -96,10 +93,7 @@ impl OutDir {
     /// Writes a result atomically; returns its path.
     pub fn write_result(&self, result: &ItemResult) -> Result<PathBuf, Error> {
         let path = self.result_path(result.key(), result.mode);
-        let mut json = serde_json::to_vec_pretty(result).map_err(|e| Error::Json {
-            path: path.clone(),
-            source: e,
-        })?;
+        let mut json = serde_json::to_vec_pretty(result).map_err(|e| Error::Json { path: path.clone(), source: e })?;
         json.push(b'\n');
         write_atomic(&path, &json)?;
         Ok(path)
@@ -110,11 +104,7 @@ impl OutDir {
     pub fn write_trajectory(&self, key: ItemKey, mode: Mode, jsonl: &str) -> Result<String, Error> {
         let path = self.trajectory_path(key, mode);
         write_atomic(&path, jsonl.as_bytes())?;
-        Ok(path
-            .strip_prefix(&self.root)
-            .unwrap_or(&path)
-            .to_string_lossy()
-            .into_owned())
+        Ok(path.strip_prefix(&self.root).unwrap_or(&path).to_string_lossy().into_owned())
     }
 
     /// The items whose result file exists, from the file names alone.
@@ -147,9 +137,7 @@ impl OutDir {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io(&path, e)),
         };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| Error::Json { path, source: e })
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| Error::Json { path, source: e })
     }
 
     /// Reads every result of `mode`, in key order.
@@ -167,15 +155,10 @@ impl OutDir {
     pub fn write_report(&self, report: &Report) -> Result<(), Error> {
         write_atomic(&self.root.join("report.txt"), report.table().as_bytes())?;
         let path = self.root.join("report.json");
-        let json = serde_json::to_vec_pretty(&report.summary_json()).map_err(|e| Error::Json {
-            path: path.clone(),
-            source: e,
-        })?;
+        let json = serde_json::to_vec_pretty(&report.summary_json())
+            .map_err(|e| Error::Json { path: path.clone(), source: e })?;
         write_atomic(&path, &json)?;
-        write_atomic(
-            &self.root.join("report.csv"),
-            report.summary_csv().as_bytes(),
-        )
+        write_atomic(&self.root.join("report.csv"), report.summary_csv().as_bytes())
     }
 }
 
@@ -195,10 +178,7 @@ mod tests {
             mode: Mode::Rlm,
             score: 0.5,
             answer: Some(serde_json::json!([[1, 2]])),
-            gold: Gold::Pairs {
-                pairs: vec![(1, 2), (1, 3)],
-                symmetric: true,
-            },
+            gold: Gold::Pairs { pairs: vec![(1, 2), (1, 3)], symmetric: true },
             error: None,
             cost: None,
             input_tokens: 1,
@@ -211,21 +191,11 @@ mod tests {
         let path = out.write_result(&r).unwrap();
         assert!(path.ends_with("items/oolong-pairs-8k-3.json"));
         // Leftover temporaries and stray files are not results.
-        fs::write(
-            out.items_dir(Mode::Rlm).join(".oolong-8k-1.json.9.tmp"),
-            "{",
-        )
-        .unwrap();
+        fs::write(out.items_dir(Mode::Rlm).join(".oolong-8k-1.json.9.tmp"), "{").unwrap();
         fs::write(out.items_dir(Mode::Rlm).join("notes.txt"), "").unwrap();
-        assert_eq!(
-            out.done(Mode::Rlm).unwrap().into_iter().collect::<Vec<_>>(),
-            [r.key()]
-        );
+        assert_eq!(out.done(Mode::Rlm).unwrap().into_iter().collect::<Vec<_>>(), [r.key()]);
         assert!(out.done(Mode::Base).unwrap().is_empty());
-        assert_eq!(
-            out.read_result(r.key(), Mode::Rlm).unwrap(),
-            Some(r.clone())
-        );
+        assert_eq!(out.read_result(r.key(), Mode::Rlm).unwrap(), Some(r.clone()));
         let rel = out.write_trajectory(r.key(), Mode::Base, "{}\n").unwrap();
         assert_eq!(rel, "base/trajectories/oolong-pairs-8k-3.jsonl");
         out.write_report(&Report::new(vec![r])).unwrap();

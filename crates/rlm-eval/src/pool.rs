@@ -26,23 +26,13 @@ struct Template {
     label: Label,
 }
 
-const fn t(
-    prefix: &'static str,
-    suffix: &'static str,
-    fillers: &'static [&'static str],
-    label: Label,
-) -> Template {
-    Template {
-        prefix,
-        suffix,
-        fillers,
-        label,
-    }
+const fn t(prefix: &'static str, suffix: &'static str, fillers: &'static [&'static str], label: Label) -> Template {
+    Template { prefix, suffix, fillers, label }
 }
 
 const ABBRS: &[&str] = &[
-    "NASA", "UNESCO", "RADAR", "LASER", "SCUBA", "NATO", "HTML", "DNA", "ATM", "GPS", "CPU", "PIN",
-    "ISBN", "UFO", "VIP", "FAQ", "RSVP", "AWOL", "BMI", "HVAC",
+    "NASA", "UNESCO", "RADAR", "LASER", "SCUBA", "NATO", "HTML", "DNA", "ATM", "GPS", "CPU", "PIN", "ISBN", "UFO",
+    "VIP", "FAQ", "RSVP", "AWOL", "BMI", "HVAC",
 ];
 const ORGS: &[&str] = &[
     "World Health Organization",
@@ -157,8 +147,8 @@ const HOWTOS: &[&str] = &[
     "plant a hedge",
 ];
 const ANIMALS: &[&str] = &[
-    "capybara", "axolotl", "pangolin", "narwhal", "okapi", "quokka", "tapir", "wombat", "gecko",
-    "manatee", "lemur", "ibis",
+    "capybara", "axolotl", "pangolin", "narwhal", "okapi", "quokka", "tapir", "wombat", "gecko", "manatee", "lemur",
+    "ibis",
 ];
 const COUNTRIES: &[&str] = &[
     "Veldoria",
@@ -282,49 +272,24 @@ use Label::{Abbreviation, Description, Entity, Human, Location, Numeric};
 /// The templates, grouped by class. The order is part of the generated
 /// output: changing it changes every OOLONG item.
 const TEMPLATES: &[Template] = &[
-    t(
-        "What does the abbreviation ",
-        " stand for?",
-        ABBRS,
-        Abbreviation,
-    ),
+    t("What does the abbreviation ", " stand for?", ABBRS, Abbreviation),
     t("What is the full form of ", "?", ABBRS, Abbreviation),
     t("What do the letters ", " stand for?", ABBRS, Abbreviation),
-    t(
-        "What is the abbreviated name of the ",
-        "?",
-        ORGS,
-        Abbreviation,
-    ),
-    t(
-        "What is the short form of the word ",
-        "?",
-        LONG_WORDS,
-        Abbreviation,
-    ),
+    t("What is the abbreviated name of the ", "?", ORGS, Abbreviation),
+    t("What is the short form of the word ", "?", LONG_WORDS, Abbreviation),
     t("Which acronym is used for the ", "?", ORGS, Abbreviation),
     t("What is the definition of ", "?", CONCEPTS, Description),
     t("Why do people ", "?", ACTIVITIES, Description),
     t("How does a ", " work?", DEVICES, Description),
     t("What causes ", "?", PHENOMENA, Description),
-    t(
-        "What is the difference between ",
-        "?",
-        CONTRASTS,
-        Description,
-    ),
+    t("What is the difference between ", "?", CONTRASTS, Description),
     t("How do you ", "?", HOWTOS, Description),
     t("What kind of animal is a ", "?", ANIMALS, Entity),
     t("What language is spoken in ", "?", COUNTRIES, Entity),
     t("What currency is used in ", "?", COUNTRIES, Entity),
     t("What food is ", " famous for?", CITIES, Entity),
     t("What color is the flag of ", "?", COUNTRIES, Entity),
-    t(
-        "Which musical instrument has ",
-        "?",
-        INSTRUMENT_FEATURES,
-        Entity,
-    ),
+    t("Which musical instrument has ", "?", INSTRUMENT_FEATURES, Entity),
     t("What is the national flower of ", "?", COUNTRIES, Entity),
     t("Who invented the ", "?", DEVICES, Human),
     t("Who wrote the novel ", "?", BOOKS, Human),
@@ -338,12 +303,7 @@ const TEMPLATES: &[Template] = &[
     t("What is the capital of ", "?", COUNTRIES, Location),
     t("Where did the ", " take place?", EVENTS, Location),
     t("Which river flows through ", "?", CITIES, Location),
-    t(
-        "Where can you find the ",
-        " in the wild?",
-        ANIMALS,
-        Location,
-    ),
+    t("Where can you find the ", " in the wild?", ANIMALS, Location),
     t("Which mountain range includes ", "?", PEAKS, Location),
     t("How many legs does a ", " have?", ANIMALS, Numeric),
     t("When was the ", " invented?", DEVICES, Numeric),
@@ -379,31 +339,20 @@ pub(crate) fn pool() -> &'static Pool {
         for tpl in TEMPLATES {
             for f in tpl.fillers {
                 by_label[tpl.label.index()].push(questions.len());
-                questions.push(Question {
-                    text: format!("{}{}{}", tpl.prefix, f, tpl.suffix),
-                    label: tpl.label,
-                });
+                questions.push(Question { text: format!("{}{}{}", tpl.prefix, f, tpl.suffix), label: tpl.label });
             }
         }
-        Pool {
-            questions,
-            by_label,
-        }
+        Pool { questions, by_label }
     })
 }
 
 /// The label of a question text, if it comes from one of the templates.
 fn classify_question(q: &str) -> Option<Label> {
-    let q = q
-        .trim()
-        .trim_matches(|c| c == '"' || c == '\'' || c == '`')
-        .trim();
+    let q = q.trim().trim_matches(|c| c == '"' || c == '\'' || c == '`').trim();
     TEMPLATES
         .iter()
         .find(|tpl| {
-            q.len() > tpl.prefix.len() + tpl.suffix.len()
-                && q.starts_with(tpl.prefix)
-                && q.ends_with(tpl.suffix)
+            q.len() > tpl.prefix.len() + tpl.suffix.len() && q.starts_with(tpl.prefix) && q.ends_with(tpl.suffix)
         })
         .map(|tpl| tpl.label)
 }
@@ -451,10 +400,7 @@ pub fn mock_classify(prompt: &str) -> String {
         };
         let (n, rest) = split_number(line);
         let rest = rest.trim_start();
-        let rest = ["Question:", "Q:", "- "]
-            .iter()
-            .find_map(|m| rest.strip_prefix(m))
-            .unwrap_or(rest);
+        let rest = ["Question:", "Q:", "- "].iter().find_map(|m| rest.strip_prefix(m)).unwrap_or(rest);
         if let Some(label) = classify_question(rest) {
             out.push(match n {
                 Some(n) => format!("{n}: {label}"),
@@ -462,11 +408,7 @@ pub fn mock_classify(prompt: &str) -> String {
             });
         }
     }
-    if out.is_empty() {
-        "unknown".to_owned()
-    } else {
-        out.join("\n")
-    }
+    if out.is_empty() { "unknown".to_owned() } else { out.join("\n") }
 }
 
 #[cfg(test)]
@@ -493,18 +435,13 @@ mod tests {
 
     #[test]
     fn mock_classify_answers_the_prompt_shapes() {
-        assert_eq!(
-            mock_classify("Question: Who painted The Blue Mill?"),
-            "human being"
-        );
+        assert_eq!(mock_classify("Question: Who painted The Blue Mill?"), "human being");
         assert_eq!(
             mock_classify("Label these.\n1. What causes fog?\n2) How tall is Grimsholt Castle?\n"),
             "1: description and abstract concept\n2: numeric value"
         );
         assert_eq!(
-            mock_classify(
-                "Date: Jan 02, 2024 || User: 7 || Instance: What is the capital of Zembla?"
-            ),
+            mock_classify("Date: Jan 02, 2024 || User: 7 || Instance: What is the capital of Zembla?"),
             "location"
         );
         assert_eq!(mock_classify("What is the meaning of life?"), "unknown");

@@ -10,9 +10,7 @@ use serde_json::Value;
 use crate::{Gold, ItemKey, LengthBucket, Task};
 
 /// How the model was run on an item.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
     /// The recursive language model: REPL, sub-calls, `FINAL`.
@@ -73,11 +71,7 @@ pub struct ItemResult {
 impl ItemResult {
     /// The item's key.
     pub fn key(&self) -> ItemKey {
-        ItemKey {
-            task: self.task,
-            length: self.length,
-            id: self.id,
-        }
+        ItemKey { task: self.task, length: self.length, id: self.id }
     }
 }
 
@@ -144,10 +138,7 @@ impl Report {
         results.sort_by_key(|r| (r.key(), r.mode));
         let mut by_group: BTreeMap<(Task, LengthBucket, Mode), Vec<&ItemResult>> = BTreeMap::new();
         for r in &results {
-            by_group
-                .entry((r.task, r.length, r.mode))
-                .or_default()
-                .push(r);
+            by_group.entry((r.task, r.length, r.mode)).or_default().push(r);
         }
         let groups = by_group
             .into_iter()
@@ -221,25 +212,16 @@ impl Report {
             m.dedup();
             m
         };
-        let mut rows: BTreeMap<(Task, LengthBucket), BTreeMap<Mode, &GroupSummary>> =
-            BTreeMap::new();
+        let mut rows: BTreeMap<(Task, LengthBucket), BTreeMap<Mode, &GroupSummary>> = BTreeMap::new();
         for g in &self.groups {
-            rows.entry((g.task, g.length))
-                .or_default()
-                .insert(g.mode, g);
+            rows.entry((g.task, g.length)).or_default().insert(g.mode, g);
         }
-        const COLS: [&str; 9] = [
-            "n", "score%", "cost", "p90$", "in tok", "out tok", "secs", "iters", "subs",
-        ];
+        const COLS: [&str; 9] = ["n", "score%", "cost", "p90$", "in tok", "out tok", "secs", "iters", "subs"];
         let mut head1 = vec![String::new(), String::new()];
         let mut head2 = vec!["task".to_owned(), "length".to_owned()];
         for m in &modes {
             for (i, c) in COLS.iter().enumerate() {
-                head1.push(if i == 0 {
-                    m.name().to_owned()
-                } else {
-                    String::new()
-                });
+                head1.push(if i == 0 { m.name().to_owned() } else { String::new() });
                 head2.push((*c).to_owned());
             }
         }
@@ -266,9 +248,7 @@ impl Report {
             table.push(row);
         }
         let ncols = table[1].len();
-        let widths: Vec<usize> = (0..ncols)
-            .map(|c| table.iter().map(|r| r[c].len()).max().unwrap_or(0))
-            .collect();
+        let widths: Vec<usize> = (0..ncols).map(|c| table.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
         let mut out = String::new();
         for row in &table {
             let mut line = String::new();
@@ -305,14 +285,7 @@ fn tokens(x: f64) -> String {
 mod tests {
     use super::*;
 
-    fn result(
-        task: Task,
-        length: &str,
-        id: u32,
-        mode: Mode,
-        score: f64,
-        cost: Option<f64>,
-    ) -> ItemResult {
+    fn result(task: Task, length: &str, id: u32, mode: Mode, score: f64, cost: Option<f64>) -> ItemResult {
         ItemResult {
             task,
             length: length.parse().unwrap(),
@@ -357,26 +330,11 @@ mod tests {
         assert_eq!(g.mean_cost, Some(0.02));
         let table = report.table();
         assert!(table.contains("rlm") && table.contains("base"), "{table}");
-        assert!(
-            table
-                .lines()
-                .any(|l| l.starts_with("oolong") && l.contains("75.0")),
-            "{table}"
-        );
-        assert!(
-            table
-                .lines()
-                .any(|l| l.starts_with("s-niah") && l.trim_end().ends_with('-')),
-            "{table}"
-        );
+        assert!(table.lines().any(|l| l.starts_with("oolong") && l.contains("75.0")), "{table}");
+        assert!(table.lines().any(|l| l.starts_with("s-niah") && l.trim_end().ends_with('-')), "{table}");
         let csv = report.summary_csv();
         assert_eq!(csv.lines().count(), 4);
-        assert!(
-            csv.contains(
-                "s-niah,32k,rlm,1,0,1.0000,0.030000,0.030000,1000.0,100.0,2.000,3.00,4.00"
-            ),
-            "{csv}"
-        );
+        assert!(csv.contains("s-niah,32k,rlm,1,0,1.0000,0.030000,0.030000,1000.0,100.0,2.000,3.00,4.00"), "{csv}");
         assert_eq!(report.summary_json()["groups"].as_array().unwrap().len(), 3);
     }
 }

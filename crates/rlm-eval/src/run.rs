@@ -57,10 +57,7 @@ impl SolveOutcome {
 
     /// An outcome without an answer.
     pub fn error(message: impl Into<String>) -> SolveOutcome {
-        SolveOutcome {
-            answer: Err(message.into()),
-            ..SolveOutcome::answer(Value::Null)
-        }
+        SolveOutcome { answer: Err(message.into()), ..SolveOutcome::answer(Value::Null) }
     }
 }
 
@@ -121,12 +118,7 @@ pub async fn run_eval(
             None => todo.push(Arc::new(item)),
         }
     }
-    tracing::info!(
-        mode = mode.name(),
-        skipped = results.len(),
-        to_run = todo.len(),
-        "starting eval"
-    );
+    tracing::info!(mode = mode.name(), skipped = results.len(), to_run = todo.len(), "starting eval");
 
     let mut stream = futures::stream::iter(todo)
         .map(|item| {
@@ -144,10 +136,7 @@ pub async fn run_eval(
     while let Some((item, joined)) = stream.next().await {
         let (outcome, measured) = match joined {
             Ok(pair) => pair,
-            Err(e) => (
-                SolveOutcome::error(format!("the solver panicked: {e}")),
-                Duration::ZERO,
-            ),
+            Err(e) => (SolveOutcome::error(format!("the solver panicked: {e}")), Duration::ZERO),
         };
         let mut result = to_result(&item, mode, outcome.clone(), measured);
         if let (Some(o), Some(traj)) = (out, &outcome.trajectory) {
@@ -202,10 +191,7 @@ pub fn base_prompt(item: &Item, base_window: usize) -> String {
     let full = item.context.to_text();
     let total = full.chars().count();
     let (shown, note) = if total > base_window {
-        let cut = full
-            .char_indices()
-            .nth(base_window)
-            .map_or(full.len(), |(i, _)| i);
+        let cut = full.char_indices().nth(base_window).map_or(full.len(), |(i, _)| i);
         (
             &full[..cut],
             format!(

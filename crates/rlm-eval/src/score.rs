@@ -33,12 +33,8 @@ pub fn score(gold: &Gold, rule: Rule, answer: &Value) -> f64 {
         (Rule::ExactMatch, Gold::Count(g)) => exact_match(&g.to_string(), &text),
         (Rule::NumericDecay, Gold::Count(g)) => numeric_decay(*g as f64, answer),
         (Rule::DateValue, Gold::Date(g)) => f64::from(u8::from(parse_date(&text) == Some(*g))),
-        (Rule::PairF1, Gold::Pairs { pairs, symmetric }) => {
-            pairs_f1(pairs, &answer_pairs(answer), *symmetric)
-        }
-        (Rule::WithinTolerance { tolerance }, Gold::Averages(g)) => {
-            within_tolerance(g, answer, tolerance)
-        }
+        (Rule::PairF1, Gold::Pairs { pairs, symmetric }) => pairs_f1(pairs, &answer_pairs(answer), *symmetric),
+        (Rule::WithinTolerance { tolerance }, Gold::Averages(g)) => within_tolerance(g, answer, tolerance),
         _ => 0.0,
     }
 }
@@ -82,9 +78,7 @@ pub fn normalize(answer: &str) -> String {
             s = rest.trim_start();
         }
     }
-    let trim: &[char] = &[
-        '"', '\'', '`', '*', '.', ' ', '[', ']', '(', ')', '\n', '\t', ':',
-    ];
+    let trim: &[char] = &['"', '\'', '`', '*', '.', ' ', '[', ']', '(', ')', '\n', '\t', ':'];
     let s = s.trim_matches(trim);
     let s = s.strip_prefix("the ").unwrap_or(s);
     s.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -128,10 +122,7 @@ pub fn numbers_in(text: &str) -> Vec<f64> {
                 digits.push(c as char);
             } else if group_comma {
                 // Skip the separator.
-            } else if c == b'.'
-                && b.get(i + 1).is_some_and(u8::is_ascii_digit)
-                && !digits.contains('.')
-            {
+            } else if c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit) && !digits.contains('.') {
                 digits.push('.');
             } else {
                 break;
@@ -152,9 +143,7 @@ pub fn numeric_decay(gold: f64, answer: &Value) -> f64 {
         Value::Number(n) => n.as_f64(),
         other => {
             let text = answer_text(other).to_lowercase();
-            let tail = text
-                .rfind("answer:")
-                .map_or(text.as_str(), |i| &text[i + 7..]);
+            let tail = text.rfind("answer:").map_or(text.as_str(), |i| &text[i + 7..]);
             numbers_in(tail).first().copied()
         }
     };
@@ -166,11 +155,9 @@ pub fn numeric_decay(gold: f64, answer: &Value) -> f64 {
 
 fn as_u64(v: &Value) -> Option<u64> {
     match v {
-        Value::Number(n) => n.as_u64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.fract() == 0.0 && *f >= 0.0)
-                .map(|f| f as u64)
-        }),
+        Value::Number(n) => {
+            n.as_u64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))
+        }
         Value::String(s) => normalize(s).parse().ok(),
         _ => None,
     }
@@ -190,11 +177,7 @@ pub fn answer_pairs(answer: &Value) -> Vec<(u64, u64)> {
                 },
                 Value::Object(m) if m.len() == 2 => {
                     let v: Vec<u64> = m.values().filter_map(as_u64).collect();
-                    if v.len() == 2 {
-                        vec![(v[0], v[1])]
-                    } else {
-                        vec![]
-                    }
+                    if v.len() == 2 { vec![(v[0], v[1])] } else { vec![] }
                 }
                 Value::String(s) => text_pairs(s),
                 _ => vec![],
@@ -296,10 +279,7 @@ pub fn within_tolerance(gold: &BTreeMap<String, f64>, answer: &Value, tolerance:
         .collect();
     let good = gold
         .iter()
-        .filter(|(k, g)| {
-            pred.get(&k.trim().to_lowercase())
-                .is_some_and(|p| (p - *g).abs() <= tolerance + 1e-6)
-        })
+        .filter(|(k, g)| pred.get(&k.trim().to_lowercase()).is_some_and(|p| (p - *g).abs() <= tolerance + 1e-6))
         .count();
     good as f64 / gold.len() as f64
 }
@@ -314,10 +294,7 @@ mod tests {
     #[test]
     fn contains_scores_all_or_nothing() {
         let g = Gold::Text("4821937".into());
-        assert_eq!(
-            score(&g, Rule::Contains, &json!("The number is 4821937.")),
-            1.0
-        );
+        assert_eq!(score(&g, Rule::Contains, &json!("The number is 4821937.")), 1.0);
         assert_eq!(score(&g, Rule::Contains, &json!(4821937)), 1.0);
         assert_eq!(score(&g, Rule::Contains, &json!("4821936")), 0.0);
         assert_eq!(score(&g, Rule::Contains, &json!(null)), 0.0);
@@ -326,21 +303,10 @@ mod tests {
     #[test]
     fn exact_match_is_lenient_on_form_only() {
         let g = Gold::Text("human being".into());
-        for a in [
-            "human being",
-            " Human Being. ",
-            "Label: human being",
-            "Answer: 'human being'",
-            "**human being**",
-        ] {
+        for a in ["human being", " Human Being. ", "Label: human being", "Answer: 'human being'", "**human being**"] {
             assert_eq!(score(&g, Rule::ExactMatch, &json!(a)), 1.0, "{a:?}");
         }
-        for a in [
-            "human",
-            "human beings",
-            "entity",
-            "I think it is human being or entity",
-        ] {
+        for a in ["human", "human beings", "entity", "I think it is human being or entity"] {
             assert_eq!(score(&g, Rule::ExactMatch, &json!(a)), 0.0, "{a:?}");
         }
         let yes = Gold::YesNo(true);
@@ -348,20 +314,12 @@ mod tests {
         assert_eq!(score(&yes, Rule::ExactMatch, &json!(true)), 1.0);
         assert_eq!(score(&yes, Rule::ExactMatch, &json!("no")), 0.0);
         let user = Gold::User(4412);
-        for a in [
-            json!(4412),
-            json!("4412"),
-            json!("User 4412"),
-            json!("user: 4412"),
-        ] {
+        for a in [json!(4412), json!("4412"), json!("User 4412"), json!("user: 4412")] {
             assert_eq!(score(&user, Rule::ExactMatch, &a), 1.0, "{a}");
         }
         assert_eq!(score(&user, Rule::ExactMatch, &json!(4413)), 0.0);
         let entity = Gold::Text("Velmar Works".into());
-        assert_eq!(
-            score(&entity, Rule::ExactMatch, &json!("velmar works.")),
-            1.0
-        );
+        assert_eq!(score(&entity, Rule::ExactMatch, &json!("velmar works.")), 1.0);
         assert_eq!(score(&entity, Rule::ExactMatch, &json!("Velmar")), 0.0);
     }
 
@@ -374,10 +332,7 @@ mod tests {
         assert_eq!(score(&g, Rule::NumericDecay, &json!("Answer: 38")), 0.5625);
         assert!(score(&g, Rule::NumericDecay, &json!(10)) < 0.001);
         assert_eq!(score(&g, Rule::NumericDecay, &json!("forty")), 0.0);
-        assert_eq!(
-            numbers_in("1,234 and 5, 6 or -7.5"),
-            [1234.0, 5.0, 6.0, -7.5]
-        );
+        assert_eq!(numbers_in("1,234 and 5, 6 or -7.5"), [1234.0, 5.0, 6.0, -7.5]);
     }
 
     #[test]
@@ -393,62 +348,28 @@ mod tests {
     #[test]
     fn pair_f1_counts_sets() {
         let gold = vec![(1, 2), (1, 3), (2, 3), (3, 4)];
-        let g = Gold::Pairs {
-            pairs: gold.clone(),
-            symmetric: true,
-        };
-        assert_eq!(
-            score(&g, Rule::PairF1, &json!([[2, 1], [1, 3], [3, 2], [4, 3]])),
-            1.0
-        );
-        assert_eq!(
-            score(&g, Rule::PairF1, &json!("(1, 2), (1, 3), (2, 3), (3, 4)")),
-            1.0
-        );
-        assert_eq!(
-            score(&g, Rule::PairF1, &json!("[[1, 2], [1, 3], [2, 3], [3, 4]]")),
-            1.0
-        );
+        let g = Gold::Pairs { pairs: gold.clone(), symmetric: true };
+        assert_eq!(score(&g, Rule::PairF1, &json!([[2, 1], [1, 3], [3, 2], [4, 3]])), 1.0);
+        assert_eq!(score(&g, Rule::PairF1, &json!("(1, 2), (1, 3), (2, 3), (3, 4)")), 1.0);
+        assert_eq!(score(&g, Rule::PairF1, &json!("[[1, 2], [1, 3], [2, 3], [3, 4]]")), 1.0);
         // Two right, one wrong: precision 2/3, recall 1/2.
         let partial = score(&g, Rule::PairF1, &json!([[1, 2], [1, 3], [1, 4]]));
         assert!((partial - 4.0 / 7.0).abs() < 1e-12, "{partial}");
         assert_eq!(score(&g, Rule::PairF1, &json!([])), 0.0);
         // Order matters when the predicate is asymmetric.
-        let asym = Gold::Pairs {
-            pairs: vec![(1, 2)],
-            symmetric: false,
-        };
+        let asym = Gold::Pairs { pairs: vec![(1, 2)], symmetric: false };
         assert_eq!(score(&asym, Rule::PairF1, &json!([[2, 1]])), 0.0);
         assert_eq!(pairs_f1(&[], &[], true), 1.0);
     }
 
     #[test]
     fn within_tolerance_scores_each_department() {
-        let g = Gold::Averages(BTreeMap::from([
-            ("Sales".to_owned(), 61234.57),
-            ("Legal".to_owned(), 90000.0),
-        ]));
+        let g = Gold::Averages(BTreeMap::from([("Sales".to_owned(), 61234.57), ("Legal".to_owned(), 90000.0)]));
         let rule = Rule::WithinTolerance { tolerance: 0.01 };
-        assert_eq!(
-            score(&g, rule, &json!({"Sales": 61234.57, "Legal": 90000})),
-            1.0
-        );
-        assert_eq!(
-            score(&g, rule, &json!({"sales ": 61234.575, "Legal": 90000.01})),
-            1.0
-        );
-        assert_eq!(
-            score(&g, rule, &json!({"Sales": 61234.6, "Legal": 90000})),
-            0.5
-        );
-        assert_eq!(
-            score(
-                &g,
-                rule,
-                &json!("Here: {\"Sales\": 61234.57, \"Legal\": 1}")
-            ),
-            0.5
-        );
+        assert_eq!(score(&g, rule, &json!({"Sales": 61234.57, "Legal": 90000})), 1.0);
+        assert_eq!(score(&g, rule, &json!({"sales ": 61234.575, "Legal": 90000.01})), 1.0);
+        assert_eq!(score(&g, rule, &json!({"Sales": 61234.6, "Legal": 90000})), 0.5);
+        assert_eq!(score(&g, rule, &json!("Here: {\"Sales\": 61234.57, \"Legal\": 1}")), 0.5);
         assert_eq!(score(&g, rule, &json!("no idea")), 0.0);
     }
 

@@ -117,11 +117,7 @@ pub fn scripted_code(item: &Item, wrong: bool) -> String {
             "first = sorted(answer)[0]\nanswer[first] = answer[first] + 1.0\n".to_owned(),
         ),
     };
-    if wrong {
-        format!("{body}{perturb}FINAL(answer)\n")
-    } else {
-        format!("{body}FINAL(answer)\n")
-    }
+    if wrong { format!("{body}{perturb}FINAL(answer)\n") } else { format!("{body}FINAL(answer)\n") }
 }
 
 fn relation_name(r: Relation) -> &'static str {
@@ -176,27 +172,14 @@ fn oolong_family(q: &OolongQuestion) -> (String, String) {
     let next_label = "answer = LABELS[(LABELS.index(answer) + 1) % len(LABELS)]\n".to_owned();
     let plus_one = "answer = answer + 1\n".to_owned();
     match q {
-        OolongQuestion::MostFrequent => (
-            "answer = sorted(LABELS, key=lambda l: -counts[l])[0]\n".into(),
-            next_label,
-        ),
-        OolongQuestion::LeastFrequent => (
-            "answer = sorted(LABELS, key=lambda l: counts[l])[0]\n".into(),
-            next_label,
-        ),
-        OolongQuestion::SecondMostFrequent => (
-            "answer = sorted(LABELS, key=lambda l: -counts[l])[1]\n".into(),
-            next_label,
-        ),
-        OolongQuestion::Count { label } => {
-            (format!("answer = counts[{}]\n", py(label.name())), plus_one)
+        OolongQuestion::MostFrequent => ("answer = sorted(LABELS, key=lambda l: -counts[l])[0]\n".into(), next_label),
+        OolongQuestion::LeastFrequent => ("answer = sorted(LABELS, key=lambda l: counts[l])[0]\n".into(), next_label),
+        OolongQuestion::SecondMostFrequent => {
+            ("answer = sorted(LABELS, key=lambda l: -counts[l])[1]\n".into(), next_label)
         }
+        OolongQuestion::Count { label } => (format!("answer = counts[{}]\n", py(label.name())), plus_one),
         OolongQuestion::MoreCommon { a, b } => (
-            format!(
-                "answer = \"yes\" if counts[{}] > counts[{}] else \"no\"\n",
-                py(a.name()),
-                py(b.name())
-            ),
+            format!("answer = \"yes\" if counts[{}] > counts[{}] else \"no\"\n", py(a.name()), py(b.name())),
             "answer = \"no\" if answer == \"yes\" else \"yes\"\n".into(),
         ),
         OolongQuestion::LabelWithCount { count } => (
@@ -207,10 +190,7 @@ fn oolong_family(q: &OolongQuestion) -> (String, String) {
             next_label,
         ),
         OolongQuestion::MonthCount { label, month } => (
-            format!(
-                "answer = sum(1 for d, u, l in recs if l == {} and d[1] == {month})\n",
-                py(label.name())
-            ),
+            format!("answer = sum(1 for d, u, l in recs if l == {} and d[1] == {month})\n", py(label.name())),
             plus_one,
         ),
         OolongQuestion::UserMore { label, a, b } => (
@@ -299,10 +279,7 @@ mod tests {
         let items = generate(&Task::ALL, &crate::parse_lengths("1k").unwrap(), 2, 5);
         for item in &items {
             let p = scripted_program(item);
-            assert!(
-                p.starts_with("```repl\n") && p.ends_with("\nFINAL(answer)\n```"),
-                "{p}"
-            );
+            assert!(p.starts_with("```repl\n") && p.ends_with("\nFINAL(answer)\n```"), "{p}");
             assert_ne!(p, scripted_program_wrong(item));
             // The program must not carry the gold. (OOLONG programs list
             // every label, so a label answer is in them by necessity.)

@@ -42,12 +42,7 @@ pub fn generate(tasks: &[Task], lengths: &[LengthBucket], count: u32, seed: u64)
 
 /// Generates one item. The same arguments give the same item everywhere.
 pub fn generate_item(task: Task, length: LengthBucket, id: u32, seed: u64) -> Item {
-    let mut rng = Rng::from_parts(&[
-        seed,
-        fnv1a(task.name().as_bytes()),
-        length.tokens(),
-        u64::from(id),
-    ]);
+    let mut rng = Rng::from_parts(&[seed, fnv1a(task.name().as_bytes()), length.tokens(), u64::from(id)]);
     match task {
         Task::SNiah => niah::generate(&mut rng, length, id),
         Task::Oolong => oolong::generate(&mut rng, length, id),
@@ -76,11 +71,7 @@ pub(crate) fn van_der_corput_ppm(mut i: u32) -> u64 {
 
 /// A random word-pair key, e.g. `quiet-harbor`.
 pub(crate) fn word_pair(rng: &mut Rng) -> String {
-    format!(
-        "{}-{}",
-        rng.pick(crate::words::ADJECTIVES),
-        rng.pick(crate::words::NOUNS)
-    )
+    format!("{}-{}", rng.pick(crate::words::ADJECTIVES), rng.pick(crate::words::NOUNS))
 }
 
 #[cfg(test)]
@@ -163,18 +154,13 @@ mod tests {
             .iter()
             .map(|i| (i.key().to_string(), format!("{:016x}", fingerprint(i))))
             .collect();
-        let want: Vec<(String, String)> = PINNED
-            .iter()
-            .map(|(k, h)| ((*k).to_owned(), (*h).to_owned()))
-            .collect();
+        let want: Vec<(String, String)> = PINNED.iter().map(|(k, h)| ((*k).to_owned(), (*h).to_owned())).collect();
         assert_eq!(got, want);
         // And a few values in the clear.
         let needle = generate_item(Task::Needle, lengths[0], 0, 2024);
         assert_eq!(needle.gold, crate::Gold::Text(PINNED_NEEDLE.into()));
         let niah = generate_item(Task::SNiah, lengths[0], 2, 2024);
-        let crate::QuerySpec::SNiah { key, .. } = &niah.spec else {
-            panic!()
-        };
+        let crate::QuerySpec::SNiah { key, .. } = &niah.spec else { panic!() };
         assert_eq!(key, PINNED_UUID_NIAH_KEY);
         assert_eq!(niah.gold, crate::Gold::Text(PINNED_UUID_NIAH_GOLD.into()));
     }
@@ -189,11 +175,7 @@ mod tests {
             assert_eq!(fingerprint(item), fingerprint(twin), "{}", item.key());
         }
         let other_seed = generate(&Task::ALL, &lengths, 3, 8);
-        assert!(
-            a.iter()
-                .zip(&other_seed)
-                .all(|(x, y)| x.context != y.context)
-        );
+        assert!(a.iter().zip(&other_seed).all(|(x, y)| x.context != y.context));
     }
 
     #[test]
@@ -203,11 +185,7 @@ mod tests {
             for item in generate(&Task::ALL, &[length], 3, 1) {
                 let n = item.context.char_len() as f64;
                 let target = length.chars() as f64;
-                assert!(
-                    (0.95..=1.0).contains(&(n / target)),
-                    "{}: {n} chars for a {target}-char bucket",
-                    item.key()
-                );
+                assert!((0.95..=1.0).contains(&(n / target)), "{}: {n} chars for a {target}-char bucket", item.key());
                 match (&item.context, item.task) {
                     (Context::Json(_), Task::MultiHop | Task::Salary) => {}
                     (Context::Text(_), Task::MultiHop | Task::Salary) => panic!("want JSON"),

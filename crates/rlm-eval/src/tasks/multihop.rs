@@ -38,27 +38,12 @@ const PRODUCT_KINDS: &[&str] = &[
     "telescope",
     "sewing machine",
 ];
-const COMPANY_SUFFIXES: &[&str] = &[
-    "Works",
-    "Industries",
-    "Foundry",
-    "Mills",
-    "Instruments",
-    "Manufacturing",
-    "Company",
-    "Brothers",
-];
-const TOWN_SUFFIXES: &[&str] = &[
-    "ford", "haven", "mere", "wick", "holt", "by", "stead", "ton",
-];
+const COMPANY_SUFFIXES: &[&str] =
+    &["Works", "Industries", "Foundry", "Mills", "Instruments", "Manufacturing", "Company", "Brothers"];
+const TOWN_SUFFIXES: &[&str] = &["ford", "haven", "mere", "wick", "holt", "by", "stead", "ton"];
 
 /// The relations of a chain, in order.
-const RELATIONS: [Relation; 4] = [
-    Relation::MadeBy,
-    Relation::FoundedBy,
-    Relation::BornIn,
-    Relation::InProvince,
-];
+const RELATIONS: [Relation; 4] = [Relation::MadeBy, Relation::FoundedBy, Relation::BornIn, Relation::InProvince];
 
 /// Entities of one chain: product, company, person, town, province.
 struct Chain {
@@ -93,9 +78,7 @@ impl Names {
                 for w in n.split(' ') {
                     // Kinds and suffixes repeat on purpose; only the
                     // generated words must be unique.
-                    if w.chars().next().is_some_and(|c| c.is_ascii_uppercase())
-                        && !COMPANY_SUFFIXES.contains(&w)
-                    {
+                    if w.chars().next().is_some_and(|c| c.is_ascii_uppercase()) && !COMPANY_SUFFIXES.contains(&w) {
                         self.used.insert(w.to_owned());
                     }
                 }
@@ -106,20 +89,12 @@ impl Names {
     }
 
     fn chain(&mut self, rng: &mut Rng) -> Chain {
-        let product = self.fresh(rng, |r| {
-            format!("{} {}", Names::word(r), r.pick(PRODUCT_KINDS))
-        });
-        let company = self.fresh(rng, |r| {
-            format!("{} {}", Names::word(r), r.pick(COMPANY_SUFFIXES))
-        });
+        let product = self.fresh(rng, |r| format!("{} {}", Names::word(r), r.pick(PRODUCT_KINDS)));
+        let company = self.fresh(rng, |r| format!("{} {}", Names::word(r), r.pick(COMPANY_SUFFIXES)));
         let person = self.fresh(rng, |r| format!("{} {}", Names::word(r), Names::word(r)));
-        let town = self.fresh(rng, |r| {
-            format!("{}{}", Names::word(r), r.pick(TOWN_SUFFIXES))
-        });
+        let town = self.fresh(rng, |r| format!("{}{}", Names::word(r), r.pick(TOWN_SUFFIXES)));
         let province = self.fresh(rng, Names::word);
-        Chain {
-            names: [product, company, person, town, province],
-        }
+        Chain { names: [product, company, person, town, province] }
     }
 }
 
@@ -141,17 +116,8 @@ fn filler(rng: &mut Rng, out: &mut String) {
             rng.pick(ADJECTIVES),
             rng.pick(NOUNS)
         ),
-        4 => format!(
-            "It was described in a {} report in {}.",
-            rng.pick(ADJECTIVES),
-            rng.range(1850, 1990)
-        ),
-        _ => format!(
-            "Some say a {} {} still {} there.",
-            rng.pick(ADJECTIVES),
-            rng.pick(NOUNS),
-            rng.pick(VERBS)
-        ),
+        4 => format!("It was described in a {} report in {}.", rng.pick(ADJECTIVES), rng.range(1850, 1990)),
+        _ => format!("Some say a {} {} still {} there.", rng.pick(ADJECTIVES), rng.pick(NOUNS), rng.pick(VERBS)),
     };
     out.push(' ');
     out.push_str(&s);
@@ -198,11 +164,7 @@ fn chain_docs(rng: &mut Rng, c: &Chain, other: &Chain) -> Vec<(String, String)> 
         ),
         (
             province.clone(),
-            format!(
-                "{province} is a province known for its {} {}s.",
-                rng.pick(ADJECTIVES),
-                rng.pick(NOUNS)
-            ),
+            format!("{province} is a province known for its {} {}s.", rng.pick(ADJECTIVES), rng.pick(NOUNS)),
         ),
     ];
     for (_, text) in &mut docs {
@@ -228,9 +190,7 @@ pub(super) fn generate(rng: &mut Rng, length: LengthBucket, id: u32) -> Item {
     let start = rng.index(RELATIONS.len() - hops + 1);
     let relations = RELATIONS[start..start + hops].to_vec();
 
-    let mut names = Names {
-        used: BTreeSet::new(),
-    };
+    let mut names = Names { used: BTreeSet::new() };
     let target = length.chars();
     let mut chains = vec![names.chain(rng), names.chain(rng)];
     let mut docs: Vec<(String, String)> = Vec::new();
@@ -261,19 +221,13 @@ pub(super) fn generate(rng: &mut Rng, length: LengthBucket, id: u32) -> Item {
     let list: Vec<Value> = docs
         .into_iter()
         .enumerate()
-        .map(|(k, (title, text))| {
-            json!({ "id": format!("doc-{:0width$}", k + 1), "title": title, "text": text })
-        })
+        .map(|(k, (title, text))| json!({ "id": format!("doc-{:0width$}", k + 1), "title": title, "text": text }))
         .collect();
 
     let gold_chain = &chains[0];
     let start_name = gold_chain.names[start].clone();
     let answer = gold_chain.names[start + hops].clone();
-    let mut desc = if start == 0 {
-        format!("the {start_name}")
-    } else {
-        start_name.clone()
-    };
+    let mut desc = if start == 0 { format!("the {start_name}") } else { start_name.clone() };
     for &r in &relations {
         desc = describe(r, &desc);
     }
@@ -288,10 +242,7 @@ pub(super) fn generate(rng: &mut Rng, length: LengthBucket, id: u32) -> Item {
         id,
         context: Context::Json(Value::Array(list)),
         query,
-        spec: QuerySpec::MultiHop {
-            start: start_name,
-            relations,
-        },
+        spec: QuerySpec::MultiHop { start: start_name, relations },
         gold: Gold::Text(answer),
         rule: Rule::ExactMatch,
         meta: json!({ "hops": hops, "chains": n_chains, "documents": n_chains * 5 }),

@@ -74,8 +74,7 @@ fn sentence_boundary_at(text: &str, at: usize) -> usize {
     }
     let mut i = floor_char_boundary(text, at);
     while i < b.len() {
-        if i >= 2 && matches!(b[i - 2], b'.' | b'?' | b'!' | b'"') && b[i - 1].is_ascii_whitespace()
-        {
+        if i >= 2 && matches!(b[i - 2], b'.' | b'?' | b'!' | b'"') && b[i - 1].is_ascii_whitespace() {
             return i;
         }
         i += 1;
@@ -101,11 +100,7 @@ fn uuid(rng: &mut Rng) -> String {
 
 pub(super) fn generate(rng: &mut Rng, length: LengthBucket, id: u32) -> Item {
     let variant = id % 3 + 1;
-    let kind = if variant == 3 {
-        NeedleKind::Uuid
-    } else {
-        NeedleKind::Number
-    };
+    let kind = if variant == 3 { NeedleKind::Uuid } else { NeedleKind::Number };
     let key = word_pair(rng);
     let value = match kind {
         NeedleKind::Number => rng.range(1_000_000, 9_999_999).to_string(),
@@ -121,11 +116,7 @@ pub(super) fn generate(rng: &mut Rng, length: LengthBucket, id: u32) -> Item {
     let mut text = haystack(source, target);
     let depth_ppm = van_der_corput_ppm(id);
     let at = sentence_boundary_at(&text, (text.len() as u64 * depth_ppm / 1_000_000) as usize);
-    let insert = if at == text.len() {
-        format!(" {needle}")
-    } else {
-        format!("{needle} ")
-    };
+    let insert = if at == text.len() { format!(" {needle}") } else { format!("{needle} ") };
     text.insert_str(at, &insert);
 
     let singular = match kind {
@@ -165,12 +156,8 @@ mod tests {
         for id in 0..6 {
             let mut rng = Rng::new(u64::from(id));
             let item = generate(&mut rng, length, id);
-            let Context::Text(text) = &item.context else {
-                panic!()
-            };
-            let Gold::Text(value) = &item.gold else {
-                panic!()
-            };
+            let Context::Text(text) = &item.context else { panic!() };
+            let Gold::Text(value) = &item.gold else { panic!() };
             assert_eq!(text.matches("special magic").count(), 1);
             assert!(text.contains(&format!(" is: {value}.")));
             let offset = item.meta["needle_offset"].as_u64().unwrap() as f64;

@@ -19,9 +19,7 @@ use serde_json::json;
 use crate::date::MONTH_NAMES;
 use crate::pool::pool;
 use crate::rng::Rng;
-use crate::{
-    Context, Date, Gold, Item, Label, LengthBucket, OolongQuestion, QuerySpec, Rule, Task,
-};
+use crate::{Context, Date, Gold, Item, Label, LengthBucket, OolongQuestion, QuerySpec, Rule, Task};
 
 /// The year every record falls in.
 pub(crate) const YEAR: i32 = 2024;
@@ -79,13 +77,7 @@ fn draw_data(rng: &mut Rng, target: usize) -> (String, Vec<Record>) {
             }
             let first_day = rng.below(u64::from(days - 60)) as u32;
             let last_day = rng.range(u64::from(first_day + 59), u64::from(days - 1)) as u32;
-            Profile {
-                id,
-                activity: rng.range(1, 12),
-                label_weights,
-                first_day,
-                last_day,
-            }
+            Profile { id, activity: rng.range(1, 12), label_weights, first_day, last_day }
         })
         .collect();
     rng.shuffle(&mut profiles);
@@ -101,19 +93,12 @@ fn draw_data(rng: &mut Rng, target: usize) -> (String, Vec<Record>) {
         let question = &pool.questions[qs[rng.index(qs.len())]];
         let day = rng.range(u64::from(p.first_day), u64::from(p.last_day)) as u32;
         let date = Date::from_day_of_year(YEAR, day);
-        let line = format!(
-            "Date: {date} || User: {} || Instance: {}\n",
-            p.id, question.text
-        );
+        let line = format!("Date: {date} || User: {} || Instance: {}\n", p.id, question.text);
         if text.len() + line.len() > target {
             break;
         }
         text.push_str(&line);
-        records.push(Record {
-            date,
-            user: p.id,
-            label,
-        });
+        records.push(Record { date, user: p.id, label });
     }
     (text, records)
 }
@@ -144,10 +129,7 @@ fn label_at_rank(counts: &[u64; 6], rank: usize, from_top: bool) -> Option<Label
 /// of the data would make it ambiguous.
 fn pick_question(rng: &mut Rng, id: u32, records: &[Record]) -> Option<(OolongQuestion, Gold)> {
     let counts = label_counts(records);
-    let present: Vec<Label> = Label::ALL
-        .into_iter()
-        .filter(|l| counts[l.index()] > 0)
-        .collect();
+    let present: Vec<Label> = Label::ALL.into_iter().filter(|l| counts[l.index()] > 0).collect();
     if present.is_empty() {
         return None;
     }
@@ -167,17 +149,11 @@ fn pick_question(rng: &mut Rng, id: u32, records: &[Record]) -> Option<(OolongQu
         }
         2 => {
             let l = label_at_rank(&counts, 1, true)?;
-            (
-                OolongQuestion::SecondMostFrequent,
-                Gold::Text(l.name().into()),
-            )
+            (OolongQuestion::SecondMostFrequent, Gold::Text(l.name().into()))
         }
         3 => {
             let label = *rng.pick(&present);
-            (
-                OolongQuestion::Count { label },
-                Gold::Count(counts[label.index()]),
-            )
+            (OolongQuestion::Count { label }, Gold::Count(counts[label.index()]))
         }
         4 => {
             let a = *rng.pick(&Label::ALL);
@@ -185,10 +161,7 @@ fn pick_question(rng: &mut Rng, id: u32, records: &[Record]) -> Option<(OolongQu
             if a == b || counts[a.index()] == counts[b.index()] {
                 return None;
             }
-            (
-                OolongQuestion::MoreCommon { a, b },
-                Gold::YesNo(counts[a.index()] > counts[b.index()]),
-            )
+            (OolongQuestion::MoreCommon { a, b }, Gold::YesNo(counts[a.index()] > counts[b.index()]))
         }
         5 => {
             let label = *rng.pick(&present);
@@ -196,29 +169,18 @@ fn pick_question(rng: &mut Rng, id: u32, records: &[Record]) -> Option<(OolongQu
             if counts.iter().filter(|&&c| c == count).count() != 1 {
                 return None;
             }
-            (
-                OolongQuestion::LabelWithCount { count },
-                Gold::Text(label.name().into()),
-            )
+            (OolongQuestion::LabelWithCount { count }, Gold::Text(label.name().into()))
         }
         6 => {
             let label = *rng.pick(&present);
             let month = rng.range(1, 12) as u8;
-            let n = records
-                .iter()
-                .filter(|r| r.label == label && r.date.month == month)
-                .count() as u64;
+            let n = records.iter().filter(|r| r.label == label && r.date.month == month).count() as u64;
             (OolongQuestion::MonthCount { label, month }, Gold::Count(n))
         }
         7 => {
             let label = *rng.pick(&present);
             let users: Vec<u64> = user_stats(records).into_keys().collect();
-            let count = |u: u64| {
-                records
-                    .iter()
-                    .filter(|r| r.user == u && r.label == label)
-                    .count()
-            };
+            let count = |u: u64| records.iter().filter(|r| r.user == u && r.label == label).count();
             let mut found = None;
             for _ in 0..20 {
                 let a = *rng.pick(&users);
@@ -233,11 +195,7 @@ fn pick_question(rng: &mut Rng, id: u32, records: &[Record]) -> Option<(OolongQu
         }
         _ => {
             let label = *rng.pick(&present);
-            let first = records
-                .iter()
-                .filter(|r| r.label == label)
-                .map(|r| r.date)
-                .min()?;
+            let first = records.iter().filter(|r| r.label == label).map(|r| r.date).min()?;
             (OolongQuestion::FirstDate { label }, Gold::Date(first))
         }
     };
@@ -251,12 +209,10 @@ pub(crate) fn question_text(q: &OolongQuestion) -> String {
             "Which label is the most common among the questions? Answer with the label only.".into()
         }
         OolongQuestion::LeastFrequent => {
-            "Which label is the least common among the questions? Answer with the label only."
-                .into()
+            "Which label is the least common among the questions? Answer with the label only.".into()
         }
         OolongQuestion::SecondMostFrequent => {
-            "Which label is the second most common among the questions? Answer with the label only."
-                .into()
+            "Which label is the second most common among the questions? Answer with the label only.".into()
         }
         OolongQuestion::Count { label } => {
             format!("How many questions have the label '{label}'? Answer with a number only.")
@@ -309,12 +265,7 @@ pub(super) fn generate(rng: &mut Rng, length: LengthBucket, id: u32) -> Item {
                 // never ambiguous.
                 let label = records.first().map_or(Label::Entity, |r| r.label);
                 let n = label_counts(&records)[label.index()];
-                break (
-                    text,
-                    records,
-                    OolongQuestion::Count { label },
-                    Gold::Count(n),
-                );
+                break (text, records, OolongQuestion::Count { label }, Gold::Count(n));
             }
             None => {}
         }
@@ -398,23 +349,13 @@ pub struct PairPredicate {
 }
 
 const fn p(number: u8, symmetric: bool, text: &'static str, python: &'static str) -> PairPredicate {
-    PairPredicate {
-        number,
-        symmetric,
-        text,
-        python,
-    }
+    PairPredicate { number, symmetric, text, python }
 }
 
 /// The twenty predicates. T1–T10 are symmetric, T11–T20 asymmetric; the
 /// wording here is the definition (see also `docs/eval.md`).
 const PREDICATES: [PairPredicate; 20] = [
-    p(
-        1,
-        true,
-        "both users asked at least one 'numeric value' question",
-        "c(a, NUM) >= 1 and c(b, NUM) >= 1",
-    ),
+    p(1, true, "both users asked at least one 'numeric value' question", "c(a, NUM) >= 1 and c(b, NUM) >= 1"),
     p(
         2,
         true,
@@ -451,12 +392,7 @@ const PREDICATES: [PairPredicate; 20] = [
         "both users asked at least one 'numeric value' question dated between Jan 01, 2024 and Mar 31, 2024 (inclusive)",
         "within(a, NUM, (2024, 1, 1), (2024, 3, 31)) and within(b, NUM, (2024, 1, 1), (2024, 3, 31))",
     ),
-    p(
-        8,
-        true,
-        "neither user asked any 'abbreviation' question",
-        "c(a, ABBR) == 0 and c(b, ABBR) == 0",
-    ),
+    p(8, true, "neither user asked any 'abbreviation' question", "c(a, ABBR) == 0 and c(b, ABBR) == 0"),
     p(
         9,
         true,
@@ -469,12 +405,7 @@ const PREDICATES: [PairPredicate; 20] = [
         "one of the two users asked at least one 'location' question and the other asked at least one 'human being' question",
         "(c(a, LOC) >= 1 and c(b, HUM) >= 1) or (c(b, LOC) >= 1 and c(a, HUM) >= 1)",
     ),
-    p(
-        11,
-        false,
-        "user a asked more 'location' questions than user b",
-        "c(a, LOC) > c(b, LOC)",
-    ),
+    p(11, false, "user a asked more 'location' questions than user b", "c(a, LOC) > c(b, LOC)"),
     p(
         12,
         false,
@@ -632,10 +563,7 @@ pub(super) fn generate_pairs(rng: &mut Rng, length: LengthBucket, id: u32) -> It
             "gold_pairs": pairs.len(),
             "draws": draws,
         }),
-        gold: Gold::Pairs {
-            pairs,
-            symmetric: pred.symmetric,
-        },
+        gold: Gold::Pairs { pairs, symmetric: pred.symmetric },
         rule: Rule::PairF1,
     }
 }
@@ -667,9 +595,7 @@ mod tests {
         }
         for id in 0..20 {
             let item = generate_pairs(&mut Rng::new(u64::from(id)), length, id);
-            let Gold::Pairs { pairs, .. } = &item.gold else {
-                panic!()
-            };
+            let Gold::Pairs { pairs, .. } = &item.gold else { panic!() };
             assert!(!pairs.is_empty(), "T{} has no pairs", id + 1);
         }
     }

@@ -55,10 +55,8 @@ pub(super) fn generate(rng: &mut Rng, length: LengthBucket, id: u32) -> Item {
         t.1 += 1;
         records.push(json!({ "name": name, "department": depts[d], "salary": salary }));
     }
-    let averages: BTreeMap<String, f64> = totals
-        .iter()
-        .map(|(d, &(sum, n))| (d.to_string(), average_cents(sum, n) as f64 / 100.0))
-        .collect();
+    let averages: BTreeMap<String, f64> =
+        totals.iter().map(|(d, &(sum, n))| (d.to_string(), average_cents(sum, n) as f64 / 100.0)).collect();
     Item {
         task: Task::Salary,
         length,
@@ -72,9 +70,7 @@ pub(super) fn generate(rng: &mut Rng, length: LengthBucket, id: u32) -> Item {
             .to_owned(),
         spec: QuerySpec::Salary,
         gold: Gold::Averages(averages),
-        rule: Rule::WithinTolerance {
-            tolerance: TOLERANCE,
-        },
+        rule: Rule::WithinTolerance { tolerance: TOLERANCE },
     }
 }
 

@@ -6,9 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use rlm_eval::{
-    Gold, Item, Mode, OutDir, SolveOutcome, Solver, Task, Usage, generate, parse_lengths, run_eval,
-};
+use rlm_eval::{Gold, Item, Mode, OutDir, SolveOutcome, Solver, Task, Usage, generate, parse_lengths, run_eval};
 use serde_json::{Value, json};
 
 /// Answers with the gold (as a model that is always right would), except
@@ -23,13 +21,7 @@ struct Oracle {
 
 impl Oracle {
     fn new(mode: Mode, fail: Vec<u32>) -> Oracle {
-        Oracle {
-            mode,
-            fail,
-            running: AtomicUsize::new(0),
-            peak: AtomicUsize::new(0),
-            calls: AtomicUsize::new(0),
-        }
+        Oracle { mode, fail, running: AtomicUsize::new(0), peak: AtomicUsize::new(0), calls: AtomicUsize::new(0) }
     }
 }
 
@@ -64,10 +56,7 @@ impl Solver for Oracle {
                 return SolveOutcome::error("model unreachable");
             }
             SolveOutcome {
-                usage: Usage {
-                    input_tokens: 100,
-                    output_tokens: 10,
-                },
+                usage: Usage { input_tokens: 100, output_tokens: 10 },
                 cost: Some(0.001),
                 iterations: 2,
                 sub_calls: 1,
@@ -82,23 +71,13 @@ impl Solver for Oracle {
 async fn runs_concurrently_records_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let out = OutDir::create(dir.path()).unwrap();
-    let items = generate(
-        &[Task::Oolong, Task::Needle],
-        &parse_lengths("1k").unwrap(),
-        6,
-        3,
-    );
+    let items = generate(&[Task::Oolong, Task::Needle], &parse_lengths("1k").unwrap(), 6, 3);
 
     let first = Arc::new(Oracle::new(Mode::Rlm, vec![2]));
-    let report = run_eval(items.clone(), first.clone(), 3, Some(&out))
-        .await
-        .unwrap();
+    let report = run_eval(items.clone(), first.clone(), 3, Some(&out)).await.unwrap();
     assert_eq!(first.calls.load(Ordering::SeqCst), 12);
     assert!(first.peak.load(Ordering::SeqCst) <= 3);
-    assert!(
-        first.peak.load(Ordering::SeqCst) >= 2,
-        "items should overlap"
-    );
+    assert!(first.peak.load(Ordering::SeqCst) >= 2, "items should overlap");
     assert_eq!(report.results.len(), 12);
     assert_eq!(out.done(Mode::Rlm).unwrap().len(), 12);
     for g in &report.groups {
@@ -111,9 +90,7 @@ async fn runs_concurrently_records_and_resumes() {
 
     // A second run finds everything done and calls the solver for nothing.
     let second = Arc::new(Oracle::new(Mode::Rlm, vec![]));
-    let again = run_eval(items.clone(), second.clone(), 3, Some(&out))
-        .await
-        .unwrap();
+    let again = run_eval(items.clone(), second.clone(), 3, Some(&out)).await.unwrap();
     assert_eq!(second.calls.load(Ordering::SeqCst), 0);
     assert_eq!(again.groups, report.groups);
 
@@ -121,19 +98,13 @@ async fn runs_concurrently_records_and_resumes() {
     let key = items[4].key();
     std::fs::remove_file(out.result_path(key, Mode::Rlm)).unwrap();
     let third = Arc::new(Oracle::new(Mode::Rlm, vec![]));
-    run_eval(items.clone(), third.clone(), 3, Some(&out))
-        .await
-        .unwrap();
+    run_eval(items.clone(), third.clone(), 3, Some(&out)).await.unwrap();
     assert_eq!(third.calls.load(Ordering::SeqCst), 1);
 
     // Base mode files its results apart and reports its own group.
     let base = Arc::new(Oracle::new(Mode::Base, vec![]));
     let b = run_eval(items, base, 2, Some(&out)).await.unwrap();
-    assert!(
-        b.groups
-            .iter()
-            .all(|g| g.mode == Mode::Base && g.mean_score == 1.0)
-    );
+    assert!(b.groups.iter().all(|g| g.mode == Mode::Base && g.mean_score == 1.0));
     assert_eq!(out.done(Mode::Base).unwrap().len(), 12);
 
     let mut all = out.load_results(Mode::Rlm).unwrap();
@@ -148,9 +119,7 @@ async fn runs_concurrently_records_and_resumes() {
 async fn a_panicking_solver_is_an_error_result() {
     let mut items = generate(&[Task::Needle], &parse_lengths("1k").unwrap(), 1, 3);
     items[0].id = 99;
-    let report = run_eval(items, Arc::new(Oracle::new(Mode::Rlm, vec![])), 1, None)
-        .await
-        .unwrap();
+    let report = run_eval(items, Arc::new(Oracle::new(Mode::Rlm, vec![])), 1, None).await.unwrap();
     let r = &report.results[0];
     assert_eq!(r.score, 0.0);
     assert!(r.error.as_deref().unwrap().contains("panicked"), "{r:?}");

@@ -66,11 +66,7 @@ fn python() -> Option<&'static str> {
                 .ok()
                 .filter(|o| o.status.success())?;
             let exe = String::from_utf8(out.stdout).ok()?.trim().to_owned();
-            Some(if exe.is_empty() {
-                "python3".to_owned()
-            } else {
-                exe
-            })
+            Some(if exe.is_empty() { "python3".to_owned() } else { exe })
         })
         .as_deref()
 }
@@ -134,10 +130,9 @@ fn run_python(item: &Item, code: &str) -> (Value, usize) {
     let stderr = String::from_utf8_lossy(&output.stderr);
     match final_value {
         Some(v) => (v, sub_calls),
-        None => panic!(
-            "{}: the program ended without FINAL\n--- program ---\n{code}\n--- stderr ---\n{stderr}",
-            item.key()
-        ),
+        None => {
+            panic!("{}: the program ended without FINAL\n--- program ---\n{code}\n--- stderr ---\n{stderr}", item.key())
+        }
     }
 }
 
@@ -165,11 +160,7 @@ fn check_programs(task: Task, length: &str, ids: std::ops::Range<u32>, wrong: bo
             item.gold
         );
         if matches!(task, Task::Oolong | Task::OolongPairs) {
-            assert!(
-                sub_calls > 0,
-                "{}: OOLONG must classify through sub-calls",
-                item.key()
-            );
+            assert!(sub_calls > 0, "{}: OOLONG must classify through sub-calls", item.key());
         }
         if !wrong {
             continue;
