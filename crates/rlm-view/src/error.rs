@@ -1,6 +1,9 @@
-//! What can go wrong when rendering a log.
+//! What can go wrong when rendering a log or serving its page.
 
-/// Why a log could not be rendered.
+use std::io;
+use std::net::SocketAddr;
+
+/// Why a log could not be rendered, or its page not served.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -22,4 +25,22 @@ pub enum Error {
         /// The line's number, counting from 1.
         line: usize,
     },
+    /// [`serve`](crate::serve) was asked for an address other people could reach.
+    #[error("refusing to serve on `{addr}`: not a loopback address")]
+    NotLoopback {
+        /// The address asked for.
+        addr: SocketAddr,
+    },
+    /// The server could not listen on its address.
+    #[error("could not listen on `{addr}`")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why binding failed.
+        #[source]
+        source: io::Error,
+    },
+    /// The server stopped with an error.
+    #[error("the page server failed")]
+    Serve(#[source] io::Error),
 }

@@ -5,8 +5,9 @@
 //! output, errors and limit stops; the final answer; a timeline of
 //! concurrent sub-calls; and a search over all of it.
 //!
-//! [`render`] builds the page. Logs written by the official Python `rlms`
-//! logger (0.1.3) open too.
+//! [`render`] builds the page; [`serve`] serves it on a loopback address
+//! for `rlm-sandbox view LOG.jsonl` without `-o`. Logs written by the
+//! official Python `rlms` logger (0.1.3) open too.
 //!
 //! The page needs no network: its script and style are inline, and the log
 //! is embedded once as JSON that the script draws lazily (the tree is a
@@ -22,11 +23,22 @@
 //! assert!(html.contains("<title>my run</title>"));
 //! # Ok::<(), rlm_view::Error>(())
 //! ```
-
+//!
+//! Serving it until the process is stopped:
+//!
+//! ```no_run
+//! # async fn demo(html: String) -> Result<(), rlm_view::Error> {
+//! let server = rlm_view::serve(html, "127.0.0.1:0".parse().unwrap()).await?;
+//! println!("{}", server.url());
+//! server.wait().await
+//! # }
+//! ```
 #![deny(missing_docs)]
 
 mod error;
 mod page;
+mod serve;
 
 pub use error::Error;
 pub use page::render;
+pub use serve::{Server, serve};
