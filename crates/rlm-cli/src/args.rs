@@ -71,6 +71,89 @@ pub enum Command {
     /// Exit status: 0 after a clean shutdown, 1 when it cannot start, 64
     /// for bad usage (an invalid configuration).
     Serve(Box<ServeArgs>),
+
+    /// Measure answer quality on tasks modelled on the RLM paper's.
+    ///
+    /// Generates seeded items (the same seed gives the same items on every
+    /// machine) for each task and length, answers them with the RLM (and
+    /// with `--base`, with one plain model call), scores them and prints a
+    /// table per task, length and mode: score, mean and p90 cost, tokens,
+    /// time, iterations and sub-calls. See docs/eval.md.
+    ///
+    /// Exit status: 0 when every item was run (whatever its score), 1 on an
+    /// error, 64 for bad usage.
+    Eval(Box<EvalArgs>),
+
+    /// Turn a trajectory log into one self-contained HTML page.
+    ///
+    /// Opens logs written by `--log-dir`, the service and the official
+    /// `rlms`. With `-o`, writes the page; without, serves it on 127.0.0.1
+    /// and prints the URL until Ctrl-C.
+    ///
+    /// Exit status: 0 on success, 1 when the log cannot be read, 64 for bad
+    /// usage.
+    View(ViewArgs),
+}
+
+/// Arguments of `rlm-sandbox eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Tasks, comma-separated: s-niah, oolong, oolong-pairs, multi-hop,
+    /// salary, needle, or `all`.
+    #[arg(long, value_name = "LIST", default_value = "all")]
+    pub task: String,
+
+    /// Context lengths in tokens (one token taken as four characters),
+    /// comma-separated: `8k,32k,128k`, from 8k to 1m.
+    #[arg(long, value_name = "LIST", default_value = "8k")]
+    pub lengths: String,
+
+    /// Items per task and length.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub items: u32,
+
+    /// Seed of the item generators (`--seed` is the model's sampling seed).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub data_seed: u64,
+
+    /// Items answered at once.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub concurrency: usize,
+
+    /// Also answer every item with one plain call to the root model, the
+    /// context in the prompt.
+    #[arg(long)]
+    pub base: bool,
+
+    /// With --base: characters of context shown to the plain call (the rest
+    /// is cut, with a note in the prompt).
+    #[arg(long, value_name = "N", default_value_t = rlm_eval::DEFAULT_BASE_WINDOW)]
+    pub base_window: usize,
+
+    /// Write every result and trajectory, and the report as text, JSON and
+    /// CSV, here; an eval run again with the same directory skips finished
+    /// items.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// Arguments of `rlm-sandbox view`.
+#[derive(Debug, Args)]
+pub struct ViewArgs {
+    /// The trajectory log (JSON Lines).
+    #[arg(value_name = "LOG.jsonl")]
+    pub log: PathBuf,
+
+    /// Write the page here instead of serving it.
+    #[arg(short, long, value_name = "FILE.html")]
+    pub output: Option<PathBuf>,
+
+    /// Where to serve the page (loopback only).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub listen: std::net::SocketAddr,
 }
 
 /// Arguments of `rlm-sandbox serve`. Each overrides the configuration

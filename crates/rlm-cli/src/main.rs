@@ -11,12 +11,14 @@ use clap::Parser;
 mod args;
 mod chat;
 mod display;
+mod eval;
 mod exec;
 mod mcp;
 mod models;
 mod output;
 mod run;
 mod serve;
+mod view;
 
 /// Exit status for bad usage (sysexits `EX_USAGE`).
 pub(crate) const EXIT_USAGE: u8 = 64;
@@ -59,6 +61,14 @@ async fn run(cli: args::Cli) -> anyhow::Result<ExitCode> {
         args::Command::Chat(args) => {
             init_tracing(cli.verbose.saturating_sub(1));
             chat::run(*args, cli.verbose > 0).await
+        }
+        args::Command::Eval(args) => {
+            init_tracing(cli.verbose);
+            eval::run(*args).await
+        }
+        args::Command::View(args) => {
+            init_tracing(cli.verbose);
+            view::run(args).await
         }
         args::Command::Serve(args) => {
             // A service logs what it does by default.

@@ -48,10 +48,7 @@ impl McpTools {
                         renamed = format!("{base}_{n}");
                         n += 1;
                     }
-                    #[allow(clippy::print_stderr)]
-                    {
-                        eprintln!("rlm-sandbox: MCP tool `{name}` of `{}` is `{renamed}` in the REPL", server.name());
-                    }
+                    eprintln!("rlm-sandbox: MCP tool `{name}` of `{}` is `{renamed}` in the REPL", server.name());
                     Arc::new(Renamed::new(tool, renamed)) as Arc<dyn Tool>
                 };
                 taken.insert(tool.spec().name.clone());

@@ -630,3 +630,160 @@ mod mcp {
         assert!(mock.requests().is_empty());
     }
 }
+
+mod eval {
+    use super::*;
+    use rlm_eval::{Item, Task, generate, mock_classify, parse_lengths, scripted_program, scripted_program_wrong};
+    use rlm_test_support::{MockLlm, MockReply, RecordedRequest};
+
+    const TASKS: &str = "s-niah,oolong,oolong-pairs,multi-hop,salary,needle";
+
+    fn items() -> Vec<Item> {
+        generate(&Task::ALL, &parse_lengths("8k").unwrap(), 2, 7)
+    }
+
+    /// A model that writes each item's scripted program (or a wrong one),
+    /// and labels questions as the scripted sub-model does.
+    fn policy(wrong: bool) -> MockLlm {
+        let items = items();
+        MockLlm::builder()
+            .responder(move |request: &RecordedRequest| {
+                let text: String = request.messages().into_iter().map(|(_, c)| c).collect();
+                match items.iter().find(|item| text.contains(&item.query)) {
+                    Some(item) if wrong => MockReply::text(scripted_program_wrong(item)),
+                    Some(item) => MockReply::text(scripted_program(item)),
+                    None => MockReply::text(mock_classify(&request.last_user())),
+                }
+            })
+            .start()
+    }
+
+    fn eval(mock: &MockLlm, extra: &[&str]) -> Output {
+        let base = mock.openai_base_url();
+        let mut args = vec![
+            "eval",
+            "--task",
+            TASKS,
+            "--lengths",
+            "8k",
+            "--items",
+            "2",
+            "--data-seed",
+            "7",
+            "--base-url",
+            &base,
+            "--model",
+            "m",
+        ];
+        args.extend_from_slice(extra);
+        rlm(&args)
+    }
+
+    #[test]
+    fn a_correct_policy_scores_full_marks_and_a_resumed_eval_runs_nothing_again() {
+        let mock = policy(false);
+        let dir = tempfile::tempdir().unwrap();
+        let out_dir = dir.path().join("out");
+        let out = eval(&mock, &["--out", out_dir.to_str().unwrap(), "--concurrency", "6"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let table = text(&out.stdout);
+        for task in TASKS.split(',') {
+            assert!(table.contains(task), "{task} missing:\n{table}");
+        }
+        let summary: Value =
+            serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).unwrap()).unwrap();
+        let groups = summary["groups"].as_array().unwrap();
+        assert_eq!(groups.len(), 6, "{summary}");
+        for group in groups {
+            assert_eq!(group["mean_score"], 1.0, "{group}");
+        }
+        assert!(out_dir.join("report.csv").exists());
+        let calls = mock.requests().len();
+        assert!(calls >= 12);
+
+        let again = eval(&mock, &["--out", out_dir.to_str().unwrap()]);
+        assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+        assert_eq!(mock.requests().len(), calls, "finished items are not run again");
+        assert_eq!(text(&again.stdout), table);
+    }
+
+    #[test]
+    fn a_wrong_policy_scores_less_and_base_mode_answers_in_one_call() {
+        let mock = policy(true);
+        let out = eval(&mock, &["--base", "--base-window", "1000"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let table = text(&out.stdout);
+        assert!(table.contains("base") && table.contains("rlm"), "{table}");
+        // The plain calls see the context cut to the window, with a note.
+        let truncated =
+            mock.requests().iter().filter(|r| r.last_user().contains("truncated to its first 1000")).count();
+        assert_eq!(truncated, 12, "one plain call per item");
+        assert!(!table.contains(" 1.00 "), "no group scores full marks:\n{table}");
+    }
+
+    #[test]
+    fn bad_eval_arguments_are_usage_errors() {
+        assert_eq!(rlm(&["eval", "--task", "nope", "--model", "m"]).status.code(), Some(64));
+        assert_eq!(rlm(&["eval", "--lengths", "3", "--model", "m"]).status.code(), Some(64));
+        assert_eq!(rlm(&["eval", "--items", "0", "--model", "m"]).status.code(), Some(64));
+    }
+}
+
+mod view {
+    use std::io::{BufRead, BufReader, Read};
+
+    use super::*;
+
+    const LOG: &str = concat!(
+        r#"{"type": "metadata", "root_model": "m", "max_depth": 1, "max_iterations": 3}"#,
+        "\n",
+        r#"{"type": "iteration", "iteration": 1, "prompt": [], "response": "```repl\nFINAL(1)\n```", "code_blocks": [], "final_answer": "1", "iteration_time": 0.1}"#,
+        "\n"
+    );
+
+    #[test]
+    fn view_writes_one_self_contained_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("run.jsonl");
+        std::fs::write(&log, LOG).unwrap();
+        let page = dir.path().join("page.html");
+        let out = rlm(&["view", log.to_str().unwrap(), "-o", page.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let html = std::fs::read_to_string(&page).unwrap();
+        assert!(html.starts_with("<!DOCTYPE html>") || html.starts_with("<!doctype html>"), "{}", &html[..100]);
+        assert!(!html.contains("src=\"http") && !html.contains("href=\"http"), "no network resources");
+    }
+
+    #[test]
+    fn view_serves_the_page_on_loopback_and_prints_its_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("run.jsonl");
+        std::fs::write(&log, LOG).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rlm-sandbox"))
+            .args(["view", log.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let url = BufReader::new(child.stdout.take().unwrap()).lines().next().unwrap().unwrap();
+        let addr = url.trim_start_matches("http://").trim_end_matches('/').to_owned();
+        assert!(addr.starts_with("127.0.0.1:"), "{url}");
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        write!(stream, "GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    #[test]
+    fn a_log_that_is_not_json_lines_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("bad.jsonl");
+        std::fs::write(&log, "not json\n").unwrap();
+        let out = rlm(&["view", log.to_str().unwrap(), "-o", dir.path().join("p.html").to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(text(&out.stderr).contains("line 1"), "{}", text(&out.stderr));
+        assert_eq!(rlm(&["view", "/nonexistent.jsonl", "-o", "/tmp/x.html"]).status.code(), Some(64));
+    }
+}
