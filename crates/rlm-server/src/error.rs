@@ -52,9 +52,6 @@ pub enum ServeError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// The sandbox runtime could not start.
-    #[error("cannot start the sandbox runtime")]
-    Sandbox(#[source] rlm_sandbox::Error),
     /// The store could not be opened.
     #[error(transparent)]
     Store(#[from] rlm_store::Error),

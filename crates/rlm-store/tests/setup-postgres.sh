@@ -4,9 +4,9 @@
 #
 #   bash crates/rlm-store/tests/setup-postgres.sh
 #
-# The tests look under /usr/lib/postgresql/<version>/bin/ (Debian's layout);
-# they fail with a pointer to this script when it is empty, unless
-# RLM_SKIP_POSTGRES_TESTS=1 is set.
+# The tests look under /usr/lib/postgresql/<version>/bin/ (Debian's layout)
+# and run this script themselves when it is empty; if the binaries are still
+# missing they fail with a pointer to it, unless RLM_SKIP_POSTGRES_TESTS=1.
 set -euo pipefail
 
 if compgen -G '/usr/lib/postgresql/*/bin/initdb' > /dev/null; then

@@ -50,7 +50,7 @@ pub fn skip() -> bool {
 impl PostgresServer {
     /// Starts a server, or panics saying why.
     pub async fn start() -> PostgresServer {
-        let bin = find_binaries(Path::new(DEBIAN_POSTGRES_DIR));
+        let bin = binaries();
         let user = server_user();
         let dir = tempfile::Builder::new().prefix("rlm-store-pg").tempdir().expect("a temporary directory");
         if let Some((uid, gid)) = user {
@@ -157,6 +157,22 @@ impl Drop for PostgresServer {
         }
         server.wait().ok();
     }
+}
+
+/// The server binaries, installed first with the setup script when they
+/// are missing (once per process; the script does nothing when they are
+/// there).
+fn binaries() -> PathBuf {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    let root = Path::new(DEBIAN_POSTGRES_DIR);
+    let present = || std::fs::read_dir(root).is_ok_and(|mut d| d.next().is_some());
+    if !present() {
+        INSTALLED.call_once(|| {
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rlm-store/tests/setup-postgres.sh");
+            let _ = Command::new("bash").arg(script).status();
+        });
+    }
+    find_binaries(root)
 }
 
 /// The newest `<root>/<version>/bin` with `initdb`, `postgres` and `pg_ctl`
