@@ -43,6 +43,7 @@ pub use quota::{DEFAULT_MAX_LIVE_SANDBOXES, DEFAULT_QUOTA_WAIT, LivePermit, Sand
 pub use repl::{
     CellError, CellErrorKind, CellOutcome, DEFAULT_FUEL, DEFAULT_MAX_HOST_CALLS, DEFAULT_MAX_OUTPUT_BYTES,
     DEFAULT_MAX_VALUE_BYTES, DEFAULT_MEMORY_BYTES, DEFAULT_TIMEOUT, FunctionInfo, HelperSource, Limits,
-    MAX_CHANGED_VARS, MAX_MEMORY_BYTES, MIN_MEMORY_BYTES, Repl, ReplError, ReplFactory, SpawnOptions, VarInfo,
+    MAX_CELL_TIMEOUT, MAX_CHANGED_VARS, MAX_MEMORY_BYTES, MIN_MEMORY_BYTES, Repl, ReplError, ReplFactory, SpawnOptions,
+    VarInfo,
 };
 pub use tools::ToolSpec;

@@ -34,6 +34,8 @@ struct Inner {
     max_memory: usize,
     memory: AtomicUsize,
     wait_ms: AtomicU64,
+    /// A quota this one counts against too (a service's, above a tenant's).
+    parent: Option<SandboxQuota>,
 }
 
 impl SandboxQuota {
@@ -47,8 +49,20 @@ impl SandboxQuota {
                 max_memory: max_memory_bytes,
                 memory: AtomicUsize::new(0),
                 wait_ms: AtomicU64::new(DEFAULT_QUOTA_WAIT.as_millis() as u64),
+                parent: None,
             }),
         }
+    }
+
+    /// At most `max_live` sandboxes holding at most `max_memory_bytes`, and
+    /// every one of them also counted against `parent`: a tenant's quota
+    /// inside a service's, so that tenants together cannot pass the
+    /// service's caps.
+    pub fn within(parent: &SandboxQuota, max_live: usize, max_memory_bytes: usize) -> Self {
+        let quota = SandboxQuota::new(max_live, max_memory_bytes);
+        let mut inner = Arc::into_inner(quota.inner).expect("just made");
+        inner.parent = Some(parent.clone());
+        SandboxQuota { inner: Arc::new(inner) }
     }
 
     /// The defaults: [`DEFAULT_MAX_LIVE_SANDBOXES`] and half of the machine's
@@ -84,35 +98,54 @@ impl SandboxQuota {
         self.inner.memory.load(Ordering::Relaxed)
     }
 
-    /// Takes a live slot, waiting for one up to the quota's wait.
+    /// Takes a live slot (and one of the parent's), waiting for them up to
+    /// the quota's wait.
     pub async fn acquire(&self) -> Result<LivePermit, ReplError> {
         let wait = Duration::from_millis(self.inner.wait_ms.load(Ordering::Relaxed));
-        match tokio::time::timeout(wait, self.inner.live.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => Ok(LivePermit { _permit: permit }),
-            _ => Err(ReplError::Capacity { waited: wait, what: "the run's cap on live sandboxes" }),
-        }
+        let own = match tokio::time::timeout(wait, self.inner.live.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => permit,
+            _ => return Err(ReplError::Capacity { waited: wait, what: "the run's cap on live sandboxes" }),
+        };
+        let parent = match &self.inner.parent {
+            Some(parent) => Some(Box::new(Box::pin(parent.acquire()).await?)),
+            None => None,
+        };
+        Ok(LivePermit { _permit: own, _parent: parent })
     }
 
-    /// Charges `bytes` more memory; `false` (and nothing charged) when that
-    /// would pass the budget.
+    /// Charges `bytes` more memory (to the parent too); `false` (and
+    /// nothing charged) when that would pass either budget.
     pub fn try_grow(&self, bytes: usize) -> bool {
         let max = self.inner.max_memory;
-        self.inner
+        let charged = self
+            .inner
             .memory
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| used.checked_add(bytes).filter(|&n| n <= max))
-            .is_ok()
+            .is_ok();
+        if charged
+            && let Some(parent) = &self.inner.parent
+            && !parent.try_grow(bytes)
+        {
+            self.inner.memory.fetch_sub(bytes, Ordering::AcqRel);
+            return false;
+        }
+        charged
     }
 
-    /// Gives back `bytes` of memory.
+    /// Gives back `bytes` of memory (to the parent too).
     pub fn release(&self, bytes: usize) {
         self.inner.memory.fetch_sub(bytes, Ordering::AcqRel);
+        if let Some(parent) = &self.inner.parent {
+            parent.release(bytes);
+        }
     }
 }
 
-/// A live sandbox's slot; freed when dropped.
+/// A live sandbox's slot (and its parent quota's); freed when dropped.
 #[derive(Debug)]
 pub struct LivePermit {
     _permit: OwnedSemaphorePermit,
+    _parent: Option<Box<LivePermit>>,
 }
 
 fn default_memory_budget() -> usize {
@@ -128,6 +161,25 @@ fn default_memory_budget() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_quota_within_another_counts_against_both() {
+        let service = SandboxQuota::new(2, 100).with_wait(Duration::from_millis(10));
+        let a = SandboxQuota::within(&service, 2, 80).with_wait(Duration::from_millis(10));
+        let b = SandboxQuota::within(&service, 2, 80).with_wait(Duration::from_millis(10));
+        let _one = a.acquire().await.unwrap();
+        let _two = b.acquire().await.unwrap();
+        assert!(b.acquire().await.is_err(), "the service has no third slot");
+        assert_eq!((service.live(), a.live(), b.live()), (2, 1, 1));
+        assert!(a.try_grow(70));
+        assert!(!b.try_grow(40), "the service's memory is spent");
+        assert_eq!(b.memory_used(), 0, "nothing charged on refusal");
+        assert!(b.try_grow(30));
+        a.release(70);
+        assert_eq!(service.memory_used(), 30);
+        drop(_one);
+        assert_eq!(service.live(), 1);
+    }
 
     #[tokio::test]
     async fn slots_and_memory_are_bounded() {

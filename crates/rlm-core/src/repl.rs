@@ -137,6 +137,9 @@ impl Limits {
         if self.timeout.is_zero() {
             return bad("timeout", "must be above zero".into());
         }
+        if self.timeout > MAX_CELL_TIMEOUT {
+            return bad("timeout", format!("must be at most {} hours", MAX_CELL_TIMEOUT.as_secs() / 3600));
+        }
         if self.max_output_bytes == 0 {
             return bad("max_output_bytes", "must be at least 1 byte".into());
         }
@@ -146,6 +149,10 @@ impl Limits {
         Ok(())
     }
 }
+
+/// The longest wall-clock limit of one cell: a day (deadlines past it would
+/// overflow the clock's arithmetic long before they mattered).
+pub const MAX_CELL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// Why a cell stopped early. Every limit has its own kind, decided from what
 /// the host saw, never from what the guest says.
