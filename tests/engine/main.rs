@@ -15,6 +15,8 @@ mod log;
 mod replies;
 /// The root loop: code, output, FINAL forms.
 mod rlm_loop;
+/// Candidate search, routing by context length, typed answers.
+mod srlm;
 /// Sub-calls, batching, concurrency and recursion.
 mod subcalls;
 /// Host tools, helpers, sessions and run events.

@@ -53,6 +53,8 @@ pub(crate) struct Reservation<'a> {
     budget: &'a Budget,
     tokens: u64,
     cost: f64,
+    /// The estimate of the call's input tokens.
+    pub(crate) input: u64,
 }
 
 impl Drop for Reservation<'_> {
@@ -139,7 +141,7 @@ impl Budget {
         spent.reserved_tokens += tokens;
         spent.reserved_cost += cost;
         spent.in_flight += 1;
-        Ok(Reservation { budget: self, tokens, cost })
+        Ok(Reservation { budget: self, tokens, cost, input })
     }
 
     /// Records a finished call (its reservation is released separately).

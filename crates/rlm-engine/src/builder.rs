@@ -213,6 +213,20 @@ impl RlmBuilder {
         prompts: Prompts => prompts;
         /// See [`RlmConfig::sampling`].
         sampling: rlm_core::SamplingOptions => sampling;
+        /// See [`RlmConfig::candidates`]: the whole search.
+        candidate_search: crate::config::CandidateSearch => candidates;
+        /// See [`RlmConfig::direct_threshold`].
+        direct_threshold: usize => direct_threshold(Some);
+        /// See [`RlmConfig::answer_schema`].
+        answer_schema: crate::schema::AnswerSchema => answer_schema(Some);
+    }
+
+    /// Runs `k` candidates and picks one answer (see
+    /// [`CandidateSearch`](crate::CandidateSearch)); the other search settings
+    /// keep their values.
+    pub fn candidates(mut self, k: u32) -> Self {
+        self.config.candidates.count = k;
+        self
     }
 
     /// See [`RlmConfig::log_dir`].

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use rlm_core::JsonText;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::error::Error;
@@ -34,12 +35,61 @@ pub struct Completion {
     pub run_id: String,
     /// Where the trajectory log was written, if it was.
     pub log_path: Option<PathBuf>,
+    /// `rlm`, or `direct` when the context was short enough for one plain
+    /// model call ([`RlmConfig::direct_threshold`](crate::RlmConfig::direct_threshold)).
+    pub route: &'static str,
+    /// With several candidates: each one and how the answer was picked.
+    pub candidates: Option<CandidateReport>,
+}
+
+/// How the answer of a candidate search was picked.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct CandidateReport {
+    /// The winner's index in `candidates`.
+    pub winner: usize,
+    /// Candidates (indexes) whose answers agree, largest cluster first.
+    pub clusters: Vec<Vec<usize>>,
+    /// The clusters pooled for the pick (the plurality, or every cluster
+    /// tied for it).
+    pub pooled: Vec<usize>,
+    /// `vc_x_len` when confidences were elicited and reported, else
+    /// `shortest`.
+    pub rule: &'static str,
+    /// Whether the candidates still running were cancelled because a strict
+    /// majority already agreed.
+    pub stopped_early: bool,
+    /// Every candidate.
+    pub candidates: Vec<CandidateInfo>,
+}
+
+/// One candidate of a search.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct CandidateInfo {
+    /// Its run id.
+    pub run_id: String,
+    /// Its answer, if it finished with one.
+    pub answer: Option<JsonText>,
+    /// Why it has none (failed, or `cancelled` after an early stop).
+    pub error: Option<String>,
+    /// Root iterations it used.
+    pub iterations: u32,
+    /// Output tokens of its root calls: the trace length, Len(p).
+    pub output_tokens: u64,
+    /// Each root step's stated confidence (`None` where it gave none).
+    pub confidences: Vec<Option<f64>>,
+    /// VC(p): the sum of the logs of the step confidences, a missing one
+    /// counted as the candidate's mean.
+    pub vc: Option<f64>,
+    /// VC(p) x Len(p): the closest to zero wins.
+    pub score: Option<f64>,
 }
 
 impl Completion {
     /// The one JSON shape of a result, for a finished run (`error: None`) or
     /// a stopped one: `{answer, iterations, sub_calls, usage, elapsed_ms,
-    /// run_id, log, error, last_reply}`. A stopped run's partial reply is
+    /// run_id, log, error, last_reply, route, candidates}`. A stopped run's partial reply is
     /// under `last_reply`, never under `answer`.
     pub fn to_json(&self, error: Option<&Error>) -> Value {
         let error = error.map(|e| {
@@ -63,6 +113,8 @@ impl Completion {
             "log": self.log_path,
             "error": error,
             "last_reply": last_reply,
+            "route": self.route,
+            "candidates": self.candidates,
         })
     }
 }

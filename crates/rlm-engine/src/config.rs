@@ -8,6 +8,7 @@ use rlm_core::{HelperSource, Limits, SamplingOptions};
 
 use crate::error::BuildError;
 use crate::observe::Prompts;
+use crate::schema::AnswerSchema;
 
 /// Default root iterations.
 pub const DEFAULT_MAX_ITERATIONS: u32 = 20;
@@ -25,6 +26,43 @@ pub const DEFAULT_MAX_OUTPUT_CHARS: usize = 10_000;
 /// Default wall-clock limit of one cell in an RLM run: generous, because a
 /// cell may wait for a fan-out of sub-RLMs.
 pub const DEFAULT_CELL_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Most candidates one completion may run.
+pub const MAX_CANDIDATES: u32 = 64;
+
+/// Self-reflective program search (after the SRLM paper): the root runs
+/// several times, independently, and one answer is picked.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct CandidateSearch {
+    /// Candidates (independent root runs). 1 (the default) is a plain run.
+    pub count: u32,
+    /// Candidates running at once. By default, all of them.
+    pub parallel: Option<usize>,
+    /// Sampling temperature of the candidates' root calls. By default, the
+    /// root's own.
+    pub temperature: Option<f64>,
+    /// Ask the root model for a confidence at every step (`Confidence: X`
+    /// on the last line), used to pick among agreeing candidates and kept
+    /// in the trajectory. Also works with one candidate.
+    pub confidence: bool,
+    /// Cancel the candidates still running once a strict majority of all
+    /// of them agree. On by default.
+    pub early_stop: bool,
+}
+
+impl Default for CandidateSearch {
+    fn default() -> Self {
+        CandidateSearch { count: 1, parallel: None, temperature: None, confidence: false, early_stop: true }
+    }
+}
+
+impl CandidateSearch {
+    /// `count` candidates, the rest default.
+    pub fn new(count: u32) -> Self {
+        CandidateSearch { count, ..CandidateSearch::default() }
+    }
+}
 
 /// Every setting of a run, with its default.
 #[derive(Clone, Debug)]
@@ -81,6 +119,15 @@ pub struct RlmConfig {
     /// it is refused (`memory_limit`). Ignored when the `Rlm` shares a quota.
     /// By default, half of the machine's memory.
     pub max_sandbox_memory_bytes: Option<usize>,
+    /// Candidate search. By default, one candidate.
+    pub candidates: CandidateSearch,
+    /// A context (all contexts together) shorter than this many characters
+    /// is answered by one plain call to the root model with the context in
+    /// the prompt, without a REPL. By default, never.
+    pub direct_threshold: Option<usize>,
+    /// The schema the root's final answer must match; an answer that does
+    /// not is sent back to the model with the errors. By default, none.
+    pub answer_schema: Option<AnswerSchema>,
 }
 
 impl Default for RlmConfig {
@@ -107,6 +154,9 @@ impl Default for RlmConfig {
             helpers: Vec::new(),
             max_live_sandboxes: rlm_core::DEFAULT_MAX_LIVE_SANDBOXES,
             max_sandbox_memory_bytes: None,
+            candidates: CandidateSearch::default(),
+            direct_threshold: None,
+            answer_schema: None,
         }
     }
 }
@@ -145,6 +195,16 @@ impl RlmConfig {
         }
         if self.max_sandbox_memory_bytes.is_some_and(|m| m < rlm_core::MIN_MEMORY_BYTES) {
             return Err(BuildError::invalid("memory of all sandboxes", "must be at least 64 MiB"));
+        }
+        let c = &self.candidates;
+        if c.count == 0 || c.count > MAX_CANDIDATES {
+            return Err(BuildError::invalid("candidates", format!("must be from 1 to {MAX_CANDIDATES}")));
+        }
+        if c.parallel == Some(0) {
+            return Err(BuildError::invalid("candidates in parallel", "must be at least 1"));
+        }
+        if c.temperature.is_some_and(|t| !(t.is_finite() && t >= 0.0)) {
+            return Err(BuildError::invalid("candidate temperature", "must be a non-negative number"));
         }
         if self.max_wall_time.is_some_and(|t| t.is_zero()) {
             return Err(BuildError::invalid("wall-clock budget", "must be above zero"));
@@ -191,6 +251,15 @@ impl RlmConfig {
             c.log_dir = v.clone();
         }
         c.helpers.extend(o.helpers.iter().cloned());
+        if let Some(v) = &o.candidates {
+            c.candidates = v.clone();
+        }
+        if let Some(v) = o.direct_threshold {
+            c.direct_threshold = v;
+        }
+        if let Some(v) = &o.answer_schema {
+            c.answer_schema = v.clone();
+        }
         c
     }
 }
@@ -234,4 +303,10 @@ pub struct RunOptions {
     pub log_dir: Option<Option<PathBuf>>,
     /// Helpers added to the `Rlm`'s.
     pub helpers: Vec<HelperSource>,
+    /// See [`RlmConfig::candidates`].
+    pub candidates: Option<CandidateSearch>,
+    /// See [`RlmConfig::direct_threshold`] (`Some(None)` turns it off).
+    pub direct_threshold: Option<Option<usize>>,
+    /// See [`RlmConfig::answer_schema`] (`Some(None)` turns it off).
+    pub answer_schema: Option<Option<AnswerSchema>>,
 }

@@ -31,8 +31,10 @@
 
 mod budget;
 mod builder;
+mod candidates;
 mod completion;
 mod config;
+mod direct;
 mod error;
 mod events;
 mod observe;
@@ -40,6 +42,7 @@ mod parse;
 mod registry;
 mod request;
 mod run;
+mod schema;
 mod session;
 mod shared;
 mod subcalls;
@@ -48,16 +51,17 @@ mod trajectory;
 mod usage;
 
 pub use builder::{Rlm, RlmBuilder};
-pub use completion::Completion;
+pub use completion::{CandidateInfo, CandidateReport, Completion};
 pub use config::{
-    DEFAULT_CELL_TIMEOUT, DEFAULT_CHILD_MAX_ITERATIONS, DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_DEPTH,
-    DEFAULT_MAX_ERROR_STREAK, DEFAULT_MAX_ITERATIONS, DEFAULT_MAX_OUTPUT_CHARS, RlmConfig, RunOptions,
+    CandidateSearch, DEFAULT_CELL_TIMEOUT, DEFAULT_CHILD_MAX_ITERATIONS, DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_DEPTH,
+    DEFAULT_MAX_ERROR_STREAK, DEFAULT_MAX_ITERATIONS, DEFAULT_MAX_OUTPUT_CHARS, MAX_CANDIDATES, RlmConfig, RunOptions,
 };
 pub use error::{BuildError, Error, ErrorKind};
 pub use events::{Event, EventKind, EventSink};
 pub use observe::Prompts;
 pub use registry::{DEFAULT_CONTEXT_CHARS, ModelEntry, ModelRegistry};
 pub use request::Request;
+pub use schema::AnswerSchema;
 pub use session::{DEFAULT_COMPACT_SHARE, HistoryEntry, Session, SessionOptions, SessionRequest};
 pub use tokio_util::sync::CancellationToken as Cancel;
 pub use tools::{FnTool, Tool, ToolCall, ToolScope, name_problem as tool_name_problem};

@@ -117,6 +117,26 @@ fn fences(reply: &str) -> (Vec<Fence<'_>>, Vec<&str>) {
     (blocks, prose)
 }
 
+/// The confidence a reply states on a line `Confidence: X` (the last such
+/// line; `X` from 0 to 1, or a percentage), if any.
+pub(crate) fn confidence(reply: &str) -> Option<f64> {
+    reply.lines().rev().find_map(|line| {
+        let line = line.trim().trim_matches(|c: char| c == '*' || c == '_' || c == '`').trim();
+        let (label, value) = line.split_once([':', '='])?;
+        if !label.trim().trim_matches(|c: char| c == '*' || c == '_').eq_ignore_ascii_case("confidence") {
+            return None;
+        }
+        let value = value.trim().trim_matches(|c: char| c == '*' || c == '_' || c == '`').trim();
+        let (number, percent) = match value.strip_suffix('%') {
+            Some(n) => (n.trim(), true),
+            None => (value, false),
+        };
+        let x: f64 = number.parse().ok()?;
+        let x = if percent || x > 1.0 { x / 100.0 } else { x };
+        (x.is_finite() && (0.0..=1.0).contains(&x)).then_some(x)
+    })
+}
+
 /// Reads a reply. `cut_off` says the model hit its token limit.
 pub(crate) fn parse_reply(reply: &str, cut_off: bool) -> ParsedReply {
     let text = strip_reasoning(reply);
@@ -211,6 +231,17 @@ fn argument(rest: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn confidence_lines_are_read() {
+        assert_eq!(confidence("```repl\nx = 1\n```\nConfidence: 0.8"), Some(0.8));
+        assert_eq!(confidence("**Confidence:** 75%"), Some(0.75));
+        assert_eq!(confidence("confidence = 90"), Some(0.9));
+        assert_eq!(confidence("Confidence: 0.2\nthen\nConfidence: 0.6\n"), Some(0.6));
+        assert_eq!(confidence("Confidence: high"), None);
+        assert_eq!(confidence("Confidence: 250"), None);
+        assert_eq!(confidence("no line"), None);
+    }
 
     fn blocks(reply: &str) -> Vec<String> {
         parse_reply(reply, false).blocks

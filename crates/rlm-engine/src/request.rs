@@ -9,8 +9,10 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::builder::Rlm;
-use crate::completion::Completion;
+use crate::candidates;
+use crate::completion::{CandidateReport, Completion};
 use crate::config::RunOptions;
+use crate::direct::{self, Direct};
 use crate::error::{Error, ErrorKind};
 use crate::events::{Emitter, EventSink};
 use crate::run;
@@ -129,9 +131,25 @@ impl Request {
             events: self.events,
             quota: self.quota,
         };
-        let prepared = prepare(&self.rlm, parts, self.contexts, self.query)?;
-        let out = run::run(prepared.shared.clone(), prepared.spec).await;
-        finish(&prepared.shared, prepared.started, prepared.run_id, prepared.log_path, out)
+        let Prepared { shared, mut spec, started, run_id, log_path } =
+            prepare(&self.rlm, parts, self.contexts, self.query)?;
+        let mut attempt = None;
+        if direct::applies(&shared, &spec) {
+            match direct::answer(&shared, &mut spec).await {
+                Direct::Done(out) => return finish_as(&shared, started, run_id, log_path, out, "direct", None),
+                Direct::FallBack(iteration) => attempt = Some(iteration),
+            }
+        }
+        let (mut out, report) = if shared.config.candidates.count > 1 {
+            let (out, report) = candidates::run(shared.clone(), spec).await;
+            (out, Some(report))
+        } else {
+            (run::run(shared.clone(), spec).await, None)
+        };
+        if let Some(attempt) = &attempt {
+            direct::keep_attempt(&mut out.trajectory, attempt);
+        }
+        finish_as(&shared, started, run_id, log_path, out, "rlm", report)
     }
 }
 
@@ -167,7 +185,7 @@ pub(crate) fn prepare(
 ) -> Result<Prepared, Error> {
     let started = Instant::now();
     let run_id: Arc<str> = Arc::from(new_run_id());
-    let base = Completion { run_id: run_id.to_string(), ..Completion::default() };
+    let base = Completion { run_id: run_id.to_string(), route: "rlm", ..Completion::default() };
     let config = match rlm.resolve(&parts.options) {
         Ok(config) => config,
         Err(e) => {
@@ -218,6 +236,7 @@ pub(crate) fn prepare(
         log,
         notes: Vec::new(),
         compact_at: None,
+        sampling: None,
     };
     Ok(Prepared { shared, spec, started, run_id, log_path })
 }
@@ -231,6 +250,20 @@ pub(crate) fn finish(
     log_path: Option<PathBuf>,
     out: RunOutput,
 ) -> Result<Completion, Error> {
+    finish_as(shared, started, run_id, log_path, out, "rlm", None)
+}
+
+/// As [`finish`], for a completion answered by `route`, with its candidate
+/// report.
+fn finish_as(
+    shared: &Shared,
+    started: Instant,
+    run_id: Arc<str>,
+    log_path: Option<PathBuf>,
+    out: RunOutput,
+    route: &'static str,
+    candidates: Option<CandidateReport>,
+) -> Result<Completion, Error> {
     let completion = Completion {
         answer: out.result.as_ref().ok().cloned(),
         last_reply: out.last_reply,
@@ -241,6 +274,8 @@ pub(crate) fn finish(
         trajectory: out.trajectory,
         run_id: run_id.to_string(),
         log_path,
+        route,
+        candidates,
     };
     match out.result {
         Ok(_) => Ok(completion),

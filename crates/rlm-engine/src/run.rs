@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::error::ErrorKind;
 use crate::events::EventKind;
 use crate::observe::{self, PromptParts, notice, observation};
-use crate::parse::{TextFinal, parse_reply};
+use crate::parse::{TextFinal, confidence, parse_reply};
 use crate::shared::{RunOutput, RunSpec, Shared, Stop};
 use crate::subcalls::RunCalls;
 use crate::trajectory::{BlockResult, CodeBlock, Iteration, LogWriter, SubCall, Trajectory};
@@ -230,7 +230,17 @@ async fn open(shared: &Arc<Shared>, spec: &RunSpec, calls: Arc<dyn CallHandler>)
     let models: Vec<String> = shared.registry.names().map(str::to_owned).collect();
     let sub_context_chars = shared.sub_context_chars();
     let parts = PromptParts { sub_context_chars, models: &models, tools: &tools, functions: &functions };
-    let system = observe::system_prompt(&spec.system_prompt, &parts);
+    let mut system = observe::system_prompt(&spec.system_prompt, &parts);
+    if spec.depth == 0 {
+        if let Some(schema) = &shared.config.answer_schema {
+            system.push_str("\n\n");
+            system.push_str(&notice("answer_schema", &[("schema", schema.schema().as_str())]));
+        }
+        if shared.config.candidates.confidence {
+            system.push_str("\n\n");
+            system.push_str(&notice("confidence", &[]));
+        }
+    }
     Ok(Conversation { repl, handler, messages: vec![Message::system(system)], contexts: 0 })
 }
 
@@ -325,7 +335,7 @@ async fn drive(
     let config = &shared.config;
     let mut streak = 0;
     let mut silent_code: HashSet<String> = HashSet::new();
-    let sampling = if spec.depth == 0 { config.sampling.clone() } else { SamplingOptions::default() };
+    let sampling = root_sampling(shared, spec);
     for iteration in 1..=spec.max_iterations {
         spec.emitter.emit(|| EventKind::IterationStarted { iteration, max_iterations: spec.max_iterations });
         let started = Instant::now();
@@ -349,6 +359,7 @@ async fn drive(
         if ran.answer.is_none() {
             take_text_final(repl, &parsed.final_answer, &mut ran).await?;
         }
+        let rejected = check_schema(shared, spec, &mut ran);
         if parsed.blocks.is_empty() && parsed.final_answer.is_none() {
             ran.failed = true;
             if !reply.text.trim().is_empty() {
@@ -357,6 +368,7 @@ async fn drive(
         }
         let mut record = Iteration::new(iteration, lp.messages.clone(), spec.depth);
         lp.messages.push(Message::assistant(reply.text.clone()));
+        record.confidence = stated_confidence(shared, spec, &reply.text);
         record.response = reply.text;
         record.code_blocks = ran.blocks;
         record.set_answer(ran.answer.as_ref());
@@ -365,6 +377,9 @@ async fn drive(
         record.reasoning = reply.reasoning;
         record.finish_reason = reply.finish_reason.as_str().to_owned();
         record.notes = notes.clone();
+        if let Some(rejected) = &rejected {
+            record.error = Some(format!("answer_schema: {rejected}"));
+        }
         state.last_reply = Some(record.response.clone());
         state.push(record);
         if let Some(answer) = ran.answer {
@@ -411,14 +426,19 @@ async fn last_request(
         _ => lp.messages.push(Message::user(shared.config.prompts.final_answer.clone())),
     }
     let started = Instant::now();
-    let sampling = if spec.depth == 0 { shared.config.sampling.clone() } else { SamplingOptions::default() };
+    let sampling = root_sampling(shared, spec);
     let reply = ask(shared, state, spec, &lp.messages, &sampling, 0).await?;
     let parsed = parse_reply(&reply.text, reply.finish_reason == FinishReason::Length);
     let mut ran = run_blocks(shared, repl, spec, lp, &parsed.blocks, 0, silent_code).await?;
     if ran.answer.is_none() {
         take_text_final(repl, &parsed.final_answer, &mut ran).await?;
     }
+    let why = match check_schema(shared, spec, &mut ran) {
+        Some(rejected) => format!("{why}; the last answer did not match the answer schema: {rejected}"),
+        None => why,
+    };
     let mut record = Iteration::new(state.trajectory.iterations.len() as u32 + 1, lp.messages.clone(), spec.depth);
+    record.confidence = stated_confidence(shared, spec, &reply.text);
     record.response = reply.text;
     record.code_blocks = ran.blocks;
     record.set_answer(ran.answer.as_ref());
@@ -433,6 +453,42 @@ async fn last_request(
     state.last_reply = Some(record.response.clone());
     state.push(record);
     ran.answer.ok_or_else(|| Stop::new(kind, why))
+}
+
+/// The sampling of a run's calls: the root's (or its candidate's), or the
+/// default for a sub-RLM.
+fn root_sampling(shared: &Shared, spec: &RunSpec) -> SamplingOptions {
+    match (&spec.sampling, spec.depth) {
+        (Some(sampling), 0) => sampling.clone(),
+        (None, 0) => shared.config.sampling.clone(),
+        _ => SamplingOptions::default(),
+    }
+}
+
+/// The confidence a root reply states, when the run asks for one.
+fn stated_confidence(shared: &Shared, spec: &RunSpec, reply: &str) -> Option<f64> {
+    (spec.depth == 0 && shared.config.candidates.confidence).then(|| confidence(reply)).flatten()
+}
+
+/// Refuses a root answer that does not match the answer schema: the model
+/// is told why and the run goes on. Returns the errors, as one line.
+fn check_schema(shared: &Shared, spec: &RunSpec, ran: &mut Ran) -> Option<String> {
+    let schema = shared.config.answer_schema.as_ref().filter(|_| spec.depth == 0)?;
+    let answer = ran.answer.as_ref()?;
+    let errors = schema.check(answer).err()?;
+    // A text `FINAL(42)` arrives as the string "42": take the JSON it holds
+    // when that matches.
+    if answer.is_string()
+        && let Ok(parsed) = JsonText::parse(answer.as_text().trim(), shared.config.limits.max_value_bytes)
+        && schema.check(&parsed).is_ok()
+    {
+        ran.answer = Some(parsed);
+        return None;
+    }
+    ran.answer = None;
+    ran.failed = true;
+    ran.feedback.push(notice("schema_invalid", &[("errors", &errors.join("\n"))]));
+    Some(errors.join("; "))
 }
 
 /// One model call of a run. A failure is logged as an iteration of its own

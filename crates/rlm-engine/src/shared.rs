@@ -14,7 +14,7 @@ use std::time::Instant;
 use futures::future::BoxFuture;
 use rlm_core::{
     Context, HelperSource, JsonText, Message, ModelReply, ModelRequest, ReplError, ReplFactory, RequestMeta,
-    SamplingOptions, SandboxQuota,
+    SamplingOptions, SandboxQuota, TokenUsage,
 };
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -26,6 +26,7 @@ use crate::events::{Emitter, EventKind};
 use crate::registry::ModelRegistry;
 use crate::tools::Tools;
 use crate::trajectory::{LogWriter, Trajectory};
+use crate::usage::Price;
 
 /// Starts a run; `run::run`, handed to [`Shared`] so that sub-calls can
 /// start child runs without depending on the loop's module.
@@ -37,13 +38,13 @@ pub(crate) struct Shared {
     pub(crate) registry: ModelRegistry,
     pub(crate) config: Arc<RlmConfig>,
     pub(crate) tools: Tools,
-    pub(crate) budget: Budget,
+    pub(crate) budget: Arc<Budget>,
     pub(crate) permits: Arc<Semaphore>,
     pub(crate) quota: SandboxQuota,
     pub(crate) cancel: CancellationToken,
     pub(crate) meta: Arc<RequestMeta>,
-    pub(crate) sub_calls: AtomicU64,
-    next_id: AtomicU64,
+    pub(crate) sub_calls: Arc<AtomicU64>,
+    next_id: Arc<AtomicU64>,
     /// Starts child runs (see [`ChildRunner`]).
     pub(crate) child_runner: ChildRunner,
 }
@@ -91,7 +92,7 @@ impl Shared {
     pub(crate) fn new(parts: SharedParts) -> Self {
         let c = &parts.config;
         Shared {
-            budget: Budget::new(c.max_tokens, c.max_cost, c.max_wall_time),
+            budget: Arc::new(Budget::new(c.max_tokens, c.max_cost, c.max_wall_time)),
             factory: parts.factory,
             registry: parts.registry,
             config: parts.config,
@@ -100,9 +101,28 @@ impl Shared {
             quota: parts.quota,
             cancel: parts.cancel,
             meta: parts.meta,
-            sub_calls: AtomicU64::new(0),
-            next_id: AtomicU64::new(0),
+            sub_calls: Arc::new(AtomicU64::new(0)),
+            next_id: Arc::new(AtomicU64::new(0)),
             child_runner: parts.child_runner,
+        }
+    }
+
+    /// The same completion (budgets, concurrency, sandboxes, ids, counts)
+    /// under another cancellation token: one candidate of several.
+    pub(crate) fn fork(&self, cancel: CancellationToken) -> Shared {
+        Shared {
+            factory: self.factory.clone(),
+            registry: self.registry.clone(),
+            config: self.config.clone(),
+            tools: self.tools.clone(),
+            budget: self.budget.clone(),
+            permits: self.permits.clone(),
+            quota: self.quota.clone(),
+            cancel,
+            meta: self.meta.clone(),
+            sub_calls: self.sub_calls.clone(),
+            next_id: self.next_id.clone(),
+            child_runner: self.child_runner,
         }
     }
 
@@ -131,6 +151,11 @@ impl Shared {
         let request = ModelRequest::new(messages).sampling(sampling).meta(self.meta.clone());
         let call = entry.model.complete(request);
         let deadline = self.budget.deadline();
+        // A call cut off after it was sent (cancelled, timed out, or its
+        // future dropped) is still billed by the provider: it is counted
+        // with its estimated input tokens.
+        let mut sent =
+            Sent { budget: &self.budget, model, depth, input: reservation.input, price: entry.price, open: true };
         let reply = tokio::select! {
             reply = call => reply,
             _ = self.cancel.cancelled() => return Err(Stop::cancelled()),
@@ -138,6 +163,7 @@ impl Shared {
                 return Err(Stop::new(ErrorKind::Timeout, "the run passed its wall-clock budget during a model call"))
             }
         };
+        sent.open = false;
         drop(permit);
         let reply = reply.map_err(|e| Stop {
             kind: ErrorKind::Model,
@@ -149,6 +175,28 @@ impl Shared {
         drop(reservation);
         emitter.emit(|| EventKind::Usage { usage: Box::new(self.budget.usage()) });
         Ok(reply)
+    }
+}
+
+/// A model call on the wire: dropped before its reply arrives, it records
+/// the call with its estimated input tokens.
+struct Sent<'a> {
+    budget: &'a Budget,
+    model: &'a str,
+    depth: u32,
+    input: u64,
+    price: Option<Price>,
+    /// Still waiting for the reply.
+    open: bool,
+}
+
+impl Drop for Sent<'_> {
+    fn drop(&mut self) {
+        if !self.open {
+            return;
+        }
+        let tokens = TokenUsage::new(self.input, 0);
+        self.budget.record(self.model, self.depth, tokens, self.price.map(|p| p.cost(tokens)));
     }
 }
 
@@ -179,6 +227,9 @@ pub(crate) struct RunSpec {
     /// For a session: compact the conversation when it is longer than this
     /// many characters.
     pub(crate) compact_at: Option<usize>,
+    /// Sampling of the root's calls, instead of the configured one (a
+    /// candidate's temperature).
+    pub(crate) sampling: Option<SamplingOptions>,
 }
 
 /// A run's outcome: its answer or why it stopped, and what it did.

@@ -258,6 +258,7 @@ async fn sub_rlm(shared: &Arc<Shared>, child: ChildCall, depth: u32, emitter: &E
         log: None,
         notes: Vec::new(),
         compact_at: None,
+        sampling: None,
     };
     let span = tracing::info_span!("sub_call", kind = "rlm", depth);
     let child = (shared.child_runner)(shared.clone(), spec);

@@ -26,6 +26,12 @@ pub struct Trajectory {
 }
 
 impl Trajectory {
+    /// The run as one JSON value: `{run_metadata, iterations}`, as a
+    /// sub-RLM's run is nested in its parent's log.
+    pub fn to_value(&self) -> Value {
+        json!({ "run_metadata": self.run_metadata, "iterations": self.iterations })
+    }
+
     /// The run as a JSONL log: its metadata line, then one line per
     /// iteration (the format of `--log-dir`).
     pub fn to_jsonl(&self) -> String {
@@ -84,6 +90,10 @@ pub struct Iteration {
     pub finish_reason: String,
     /// Extra: what the engine told the model about the reply.
     pub notes: Vec<String>,
+    /// Extra: the confidence the reply stated (`Confidence: X`), when asked
+    /// for one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
 }
 
 impl Iteration {
@@ -104,6 +114,7 @@ impl Iteration {
             reasoning: None,
             finish_reason: "stop".into(),
             notes: Vec::new(),
+            confidence: None,
         }
     }
 
