@@ -215,6 +215,20 @@ pub struct ServeArgs {
     #[arg(long, value_name = "S")]
     pub run_timeout_s: Option<u64>,
 
+    /// Sandboxes alive at once across every tenant [default: 1024].
+    #[arg(long, value_name = "N")]
+    pub max_sandboxes: Option<usize>,
+
+    /// Linear memory of every tenant's sandboxes together, in MiB
+    /// [default: half of the machine's memory].
+    #[arg(long, value_name = "N")]
+    pub max_sandbox_memory_mb: Option<usize>,
+
+    /// Open connections at once; more wait in the kernel's backlog
+    /// [default: 4096].
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+
     /// Dev mode: the `default` profile's model [default: gpt-4o-mini].
     #[arg(long, value_name = "M", env = rlm_core::env::MODEL)]
     pub model: Option<String>,
@@ -435,6 +449,43 @@ pub struct EngineArgs {
     /// Which runs see the MCP tools: the root, sub-RLMs, or both.
     #[arg(long, value_enum, default_value_t = ScopeArg::Both)]
     pub mcp_scope: ScopeArg,
+
+    /// SRLM candidate search: run the root this many times, independently
+    /// (fresh sandboxes, one shared budget), and pick one answer by
+    /// self-consistency, then confidence x trace length (1 to 64).
+    #[arg(long, value_name = "K", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(rlm_engine::MAX_CANDIDATES)))]
+    pub candidates: u32,
+
+    /// Candidates running at once (by default all of them).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub candidate_parallel: Option<u64>,
+
+    /// Sampling temperature of the candidates' root calls (by default the
+    /// root's own).
+    #[arg(long, value_name = "T")]
+    pub candidate_temperature: Option<f64>,
+
+    /// Ask the root model for its confidence at every step, kept in the
+    /// trajectory and used to pick among agreeing candidates.
+    #[arg(long)]
+    pub confidence: bool,
+
+    /// Run every candidate to the end, even when a strict majority already
+    /// agrees.
+    #[arg(long)]
+    pub no_early_stop: bool,
+
+    /// A context shorter than this many characters skips the REPL: one plain
+    /// model call answers with the context in its prompt.
+    #[arg(long, value_name = "CHARS")]
+    pub direct_threshold: Option<usize>,
+
+    /// A JSON Schema the final answer must match. An answer that does not
+    /// match is shown its errors and the model tries again, within the
+    /// iteration budget; the prompt shows the schema.
+    #[arg(long, value_name = "FILE.json")]
+    pub answer_schema: Option<PathBuf>,
 }
 
 /// `--mcp-scope`.

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use rlm_core::{Context, HelperSource};
-use rlm_engine::{BuildError, Cancel, Completion, ErrorKind, Prompts, Rlm, RlmConfig};
+use rlm_core::{Context, HelperSource, JsonText};
+use rlm_engine::{AnswerSchema, BuildError, Cancel, CandidateSearch, Completion, ErrorKind, Prompts, Rlm, RlmConfig};
 
 use crate::args::{EngineArgs, RunArgs, UsageError};
 use crate::display::Display;
@@ -85,6 +85,9 @@ pub async fn run(args: RunArgs, verbose: bool) -> anyhow::Result<ExitCode> {
             completion.log_path.as_deref(),
         );
         eprintln!("{} {}", style.dim("rlm-sandbox:"), style.dim(&summary));
+        if let Some(report) = &completion.candidates {
+            eprintln!("{} {}", style.dim("rlm-sandbox:"), style.dim(&candidates_line(report)));
+        }
     }
     Ok(match error {
         None => ExitCode::SUCCESS,
@@ -94,6 +97,22 @@ pub async fn run(args: RunArgs, verbose: bool) -> anyhow::Result<ExitCode> {
         Some(e) if matches!(e.kind, ErrorKind::Config | ErrorKind::Log) => ExitCode::from(crate::EXIT_USAGE),
         Some(_) => ExitCode::FAILURE,
     })
+}
+
+/// How a candidate search picked its answer, in one line.
+fn candidates_line(report: &rlm_engine::CandidateReport) -> String {
+    let answered = report.candidates.iter().filter(|c| c.answer.is_some()).count();
+    let agreeing = report.clusters.first().map_or(0, Vec::len);
+    let mut line = format!(
+        "candidate {} of {} picked ({answered} answered, {agreeing} agreed, rule {})",
+        report.winner + 1,
+        report.candidates.len(),
+        report.rule
+    );
+    if report.stopped_early {
+        line.push_str("; the rest were cancelled once a majority agreed");
+    }
+    line
 }
 
 /// An engine error with its causes, each once.
@@ -141,12 +160,33 @@ pub fn build(args: &EngineArgs, tools: &[Arc<dyn rlm_engine::Tool>]) -> anyhow::
     config.helpers = helpers;
     config.max_live_sandboxes = args.max_live_sandboxes;
     config.max_sandbox_memory_bytes = args.max_total_memory_mb.map(|mb| (mb as usize).saturating_mul(1 << 20));
+    config.candidates = candidate_search(args);
+    config.direct_threshold = args.direct_threshold;
+    config.answer_schema = args.answer_schema.as_deref().map(answer_schema).transpose()?;
     let runtime = crate::start_runtime(args.sandbox.runtime_config())?;
     let mut builder = Rlm::builder().sandboxes(Arc::new(runtime)).models(registry).config(config);
     for tool in tools {
         builder = builder.tool(tool.clone(), args.mcp_scope.into());
     }
     builder.build().map_err(|e: BuildError| UsageError(e.to_string()).into())
+}
+
+/// The candidate search the `--candidate*` flags ask for.
+fn candidate_search(args: &EngineArgs) -> CandidateSearch {
+    let mut search = CandidateSearch::new(args.candidates);
+    search.parallel = args.candidate_parallel.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    search.temperature = args.candidate_temperature;
+    search.confidence = args.confidence;
+    search.early_stop = !args.no_early_stop;
+    search
+}
+
+/// The JSON Schema in `path`, compiled.
+fn answer_schema(path: &Path) -> Result<AnswerSchema, UsageError> {
+    let bad = |why: String| UsageError(format!("--answer-schema `{}`: {why}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+    let schema = JsonText::parse(&text, usize::MAX).map_err(|e| bad(format!("not JSON: {e}")))?;
+    AnswerSchema::new(schema).map_err(|e| bad(e.to_string()))
 }
 
 /// Fails before any model call when the log directory cannot be written.

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn rlm(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rlm-sandbox")).args(args).output().expect("the binary runs")
@@ -299,6 +299,15 @@ mod run {
             "--child-prompt-file",
             "--log-dir",
             "--json",
+            "--candidates",
+            "--candidate-parallel",
+            "--candidate-temperature",
+            "--confidence",
+            "--no-early-stop",
+            "--direct-threshold",
+            "--answer-schema",
+            "--extra-body",
+            "--response-format",
             "Exit status",
         ] {
             assert!(help.contains(flag), "{flag} missing from:\n{help}");
@@ -435,6 +444,86 @@ mod run {
         assert_eq!(requests[1].path, "/v1/messages", "the sub-model speaks Anthropic");
         assert_eq!(requests[1].headers["x-api-key"], "sk-sub");
         assert_eq!(requests[1].body["max_tokens"], 300);
+    }
+
+    #[test]
+    fn candidates_vote_and_the_json_says_how_the_answer_was_picked() {
+        // Three candidates answer 42, "The answer is 42." and 7, in whichever
+        // order they ask: 42 wins by self-consistency.
+        let answers = ["FINAL(42)", "FINAL('The answer is 42.')", "FINAL(7)"];
+        let n = std::sync::atomic::AtomicUsize::new(0);
+        let mock = MockLlm::builder()
+            .responder(move |_| {
+                let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 3;
+                MockReply::text(format!("```repl\n{}\n```", answers[i]))
+            })
+            .start();
+        let args = ["--query", "q", "--candidates", "3", "--candidate-parallel", "3", "--no-early-stop"];
+        let out = run_against(&mock, &args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout).trim(), "42");
+        assert!(
+            text(&out.stderr).contains("of 3 picked (3 answered, 2 agreed, rule shortest)"),
+            "{}",
+            text(&out.stderr)
+        );
+        let mut json_args = vec!["--json"];
+        json_args.extend_from_slice(&args);
+        let line: Value = serde_json::from_str(text(&run_against(&mock, &json_args).stdout).trim()).unwrap();
+        let report = &line["candidates"];
+        assert_eq!(report["candidates"].as_array().unwrap().len(), 3, "{line}");
+        assert_eq!(report["clusters"][0].as_array().unwrap().len(), 2, "{line}");
+        assert_eq!(report["stopped_early"], false);
+        assert_eq!(line["answer"], 42, "the cluster's pick: {line}");
+        // Usage covers all three.
+        assert_eq!(line["usage"]["total"]["calls"], 3, "{line}");
+    }
+
+    #[test]
+    fn an_answer_schema_is_enforced_and_shown_to_the_model() {
+        let mock = MockLlm::builder()
+            .script([
+                MockReply::text("```repl\nFINAL({'total': 'many'})\n```"),
+                MockReply::text("```repl\nFINAL({'total': 12})\n```"),
+            ])
+            .start();
+        let dir = tempfile::tempdir().unwrap();
+        let schema = dir.path().join("schema.json");
+        std::fs::write(
+            &schema,
+            r#"{"type": "object", "properties": {"total": {"type": "integer"}}, "required": ["total"]}"#,
+        )
+        .unwrap();
+        let out = run_against(&mock, &["--json", "--query", "q", "--answer-schema", schema.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let line: Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+        assert_eq!(line["answer"], json!({"total": 12}), "{line}");
+        assert_eq!(line["iterations"], 2);
+        let requests = mock.requests();
+        assert!(requests[0].system().contains(r#""required": ["total"]"#), "the prompt shows the schema");
+        assert!(requests[1].last_user().contains("total"), "the model sees why: {}", requests[1].last_user());
+
+        std::fs::write(&schema, r#"{"type": 12}"#).unwrap();
+        let out = run_against(&mock, &["--query", "q", "--answer-schema", schema.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(64), "{}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("--answer-schema"), "{}", text(&out.stderr));
+        assert_eq!(mock.requests().len(), 2, "no model call for a bad schema");
+    }
+
+    #[test]
+    fn a_short_context_is_answered_directly() {
+        let mock = MockLlm::builder().script([MockReply::text("HELLO")]).start();
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = dir.path().join("ctx.txt");
+        std::fs::write(&ctx, "hello there").unwrap();
+        let out =
+            run_against(&mock, &["--json", "--query", "Shout it.", "--direct-threshold", "100", ctx.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let line: Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+        assert_eq!((&line["answer"], &line["route"]), (&json!("HELLO"), &json!("direct")), "{line}");
+        let requests = mock.requests();
+        assert_eq!(requests.len(), 1);
+        assert!(requests[0].last_user().contains("hello there"), "the context is in the prompt");
     }
 }
 
