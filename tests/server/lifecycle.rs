@@ -46,7 +46,7 @@ async fn a_client_that_disconnects_cancels_its_run_and_the_ledger_keeps_what_it_
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(started.elapsed() < Duration::from_secs(30));
-    assert_eq!(ledger_calls(&service, "alpha").await, 1, "the root call");
+    assert_eq!(ledger_calls(&service, "alpha").await, 2, "the root call and the sub-call it cut off");
     assert_eq!(service.mock.requests().len(), 2, "root call and the sub-call, nothing after");
 }
 
@@ -63,7 +63,9 @@ async fn a_dropped_stream_cancels_its_run_too() {
         assert!(Instant::now() < deadline, "the streamed run was not cancelled");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(ledger_calls(&service, "alpha").await, 1);
+    // The root's call and the sub-call cut off mid-flight (its input tokens
+    // were sent, so it is billed).
+    assert_eq!(ledger_calls(&service, "alpha").await, 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -99,7 +101,9 @@ async fn after_the_grace_period_runs_are_cancelled_and_still_recorded() {
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["kind"], "cancelled", "{body}");
-    assert_eq!(ledger_calls(&service, "alpha").await, 1);
+    // The root's call and the sub-call cut off mid-flight (its input tokens
+    // were sent, so it is billed).
+    assert_eq!(ledger_calls(&service, "alpha").await, 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -26,8 +26,9 @@ pub const BETA: &str = "key-beta";
 
 /// A mock model that runs the program in the query. A query holding
 /// `<<step 1 | step 2 | ...>>` gets step N as its N-th reply (a ```repl
-/// block), and the last step again after that; a call with no program (a
-/// sub-call from `llm_query`) is answered `sub:<prompt>`.
+/// block), and the last step again after that; a sub-RLM first prints its
+/// `context` (which holds its program); a call with no program (a sub-call
+/// from `llm_query`) is answered `sub:<prompt>`.
 pub fn program(request: &RecordedRequest) -> MockReply {
     let messages = request.messages();
     let spec = |text: &str| -> Option<String> {
@@ -36,6 +37,11 @@ pub fn program(request: &RecordedRequest) -> MockReply {
         Some(text[start..end].to_owned())
     };
     let Some(current) = messages.iter().rev().find(|(role, _)| role == "user").and_then(|(_, c)| spec(c)) else {
+        // A sub-RLM's program is in its `context`: print it first.
+        let sub_rlm = messages.first().is_some_and(|(role, c)| role == "system" && c.starts_with("You are a sub-RLM"));
+        if sub_rlm && messages.iter().all(|(role, _)| role != "assistant") {
+            return MockReply::text("```repl\nprint(context)\n```");
+        }
         return MockReply::text(format!("sub:{}", request.last_user()));
     };
     // The query is repeated in later turns: count replies since its first.
@@ -75,6 +81,7 @@ max_retries = 0
 [profiles.other]
 model = "mock-other"
 base_url = "{{BASE}}"
+prices = {{ "mock-other" = [1000.0, 2000.0] }}
 max_retries = 0
 
 [[tenants]]

@@ -139,7 +139,7 @@ async fn request_limits_are_clamped_to_the_tenants_ceilings() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tenants_sandbox_ceiling_holds_across_its_sessions() {
     // One sandbox at most: the first session's sandbox lives on, so a
-    // query in a second session waits for it and then fails, not the host.
+    // query in a second session is refused (429), and nothing else fails.
     let toml = config("", "max_sandboxes = 1\nsandbox_wait_s = 1", "");
     let service = Service::start(&toml, mock()).await;
     let one: Value = service.post(ALPHA, "/v1/sessions", json!({})).await.json().await.unwrap();
@@ -147,13 +147,80 @@ async fn a_tenants_sandbox_ceiling_holds_across_its_sessions() {
     let ask = |id: &Value| {
         let path = format!("/v1/sessions/{}/completions", id["id"].as_str().unwrap());
         let service = &service;
-        async move { service.post(ALPHA, &path, json!({"query": "<<FINAL(1)>>"})).await.json::<Value>().await.unwrap() }
+        async move {
+            let response = service.post(ALPHA, &path, json!({"query": "<<FINAL(1)>>"})).await;
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }
     };
-    assert_eq!(ask(&one).await["answer"], 1);
-    let refused = tokio::time::timeout(Duration::from_secs(60), ask(&two)).await.unwrap();
-    assert_eq!(refused["answer"], Value::Null, "{refused}");
-    assert_eq!(refused["error"]["kind"], "sandbox", "{refused}");
+    assert_eq!(ask(&one).await.1["answer"], 1);
+    let (status, refused) = tokio::time::timeout(Duration::from_secs(60), ask(&two)).await.unwrap();
+    assert_eq!(status, 429, "{refused}");
+    assert_eq!(refused["error"]["code"], "sandboxes", "{refused}");
+    // The first session still answers.
+    assert_eq!(ask(&one).await.1["answer"], 1);
     // Beta is not held back by alpha's sandbox.
     let (status, body) = service.complete(BETA, json!("c"), "<<FINAL(2)>>").await;
     assert_eq!((status, &body["answer"]), (200, &json!(2)), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_cannot_raise_a_limit_past_its_profile() {
+    // Profile `fast` allows 6 iterations; alpha has no ceilings of its own.
+    let service = Service::start(&config("", "", ""), mock()).await;
+    let body = json!({"query": "<<x = 1>>", "limits": {"max_iterations": 1000, "max_depth": 50}});
+    let body: Value = service.post(ALPHA, "/v1/rlm/completions", body).await.json().await.unwrap();
+    assert_eq!(body["error"]["kind"], "max_iterations", "{body}");
+    assert!(body["iterations"].as_u64().unwrap() <= 7, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_over_the_tenants_limit_is_refused_before_it_starts() {
+    let toml = config("", "max_runs_in_flight = 1", "");
+    let slow = MockLlm::builder().responder(program).latency(Duration::from_millis(800)).start();
+    let service = Service::start(&toml, slow).await;
+    let busy = service.complete(ALPHA, json!("c"), "<<FINAL(1)>>");
+    let streamed = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let body = json!({"model": "fast", "stream": true, "messages": [{"role": "user", "content": "<<FINAL(2)>>"}]});
+        let response = service.post(ALPHA, "/v1/chat/completions", body).await;
+        (response.status().as_u16(), response.json::<Value>().await.unwrap())
+    };
+    let ((status, _), (refused, body)) = tokio::join!(busy, streamed);
+    assert_eq!(status, 200);
+    assert_eq!(refused, 429, "an HTTP error, not an error inside a 200 stream: {body}");
+    assert_eq!(body["error"]["code"], "runs_in_flight");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_runs_cannot_overspend_a_daily_budget() {
+    // One call is 15 tokens; the budget holds one run's worth. Each run
+    // reserves what is left, so concurrent runs cannot all pass the check
+    // and then all spend.
+    let toml = config("", "tokens_per_day = 20", "");
+    let slow = MockLlm::builder().responder(program).latency(Duration::from_millis(300)).start();
+    let service = Service::start(&toml, slow).await;
+    let queries: Vec<String> = (0..6).map(|n| format!("<<FINAL({n})>>")).collect();
+    let runs = futures::future::join_all(queries.iter().map(|q| service.complete(ALPHA, json!("c"), q))).await;
+    assert!(runs.iter().any(|(s, b)| *s == 200 && !b["answer"].is_null()), "{runs:?}");
+    let rows = service.store().await.usage_rows(Some("alpha")).await.unwrap();
+    let spent: u64 = rows.iter().map(|r| r.input_tokens + r.output_tokens).sum();
+    assert!(spent <= 20, "spent {spent} tokens of a 20-token day: {runs:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_cannot_take_an_idempotency_key() {
+    let service = Service::start(&config("", "", ""), mock()).await;
+    let body = json!({"model": "fast", "stream": true, "messages": [{"role": "user", "content": "<<FINAL(1)>>"}]});
+    let response = client()
+        .post(service.url("/v1/chat/completions"))
+        .bearer_auth(ALPHA)
+        .header("Idempotency-Key", "k1")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert!(message(&body).contains("Idempotency-Key"), "{body}");
+    assert!(service.mock.requests().is_empty(), "nothing ran");
 }

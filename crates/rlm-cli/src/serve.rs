@@ -20,6 +20,9 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     overrides.max_runs_in_flight = args.max_runs_in_flight;
     overrides.keep_alive_s = args.keep_alive_s;
     overrides.run_timeout_s = args.run_timeout_s;
+    overrides.max_sandboxes = args.max_sandboxes;
+    overrides.max_sandbox_memory_mb = args.max_sandbox_memory_mb;
+    overrides.max_connections = args.max_connections;
     overrides.dev_model = args.model;
     overrides.dev_provider = args.provider;
     overrides.dev_base_url = args.base_url;

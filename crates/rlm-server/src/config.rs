@@ -29,6 +29,10 @@ pub const DEFAULT_MAX_RUNS_IN_FLIGHT: usize = 256;
 /// Default wall-clock budget of a run that sets none (and the most any
 /// may ask for).
 pub const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(600);
+/// Default sandboxes alive at once across every tenant.
+pub const DEFAULT_MAX_SANDBOXES: usize = 1024;
+/// Default open connections at once.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// Default interval of keep-alive comments on a streamed response.
 pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(15);
 
@@ -59,6 +63,13 @@ pub struct ServeConfig {
     pub keep_alive: Duration,
     /// Wall-clock budget of every run: a request or profile may set less.
     pub run_timeout: Duration,
+    /// Sandboxes alive at once across every tenant.
+    pub max_sandboxes: usize,
+    /// Linear memory of every tenant's sandboxes together, in MiB (by
+    /// default half of the machine's memory).
+    pub max_sandbox_memory_mb: Option<usize>,
+    /// Open connections at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
     /// The profile of a request that names none (by default the only
     /// profile, or the one named `default`).
     pub default_profile: Option<String>,
@@ -149,6 +160,46 @@ pub struct RunLimits {
 }
 
 impl RunLimits {
+    /// These limits, taking `defaults`' value for every field they leave
+    /// unset.
+    pub fn filled(&self, defaults: &RunLimits) -> RunLimits {
+        RunLimits {
+            max_iterations: self.max_iterations.or(defaults.max_iterations),
+            child_max_iterations: self.child_max_iterations.or(defaults.child_max_iterations),
+            max_depth: self.max_depth.or(defaults.max_depth),
+            max_concurrency: self.max_concurrency.or(defaults.max_concurrency),
+            max_tokens: self.max_tokens.or(defaults.max_tokens),
+            max_cost: self.max_cost.or(defaults.max_cost),
+            timeout_s: self.timeout_s.or(defaults.timeout_s),
+            cell_timeout_s: self.cell_timeout_s.or(defaults.cell_timeout_s),
+            memory_mb: self.memory_mb.or(defaults.memory_mb),
+            fuel: self.fuel.or(defaults.fuel),
+            max_output_bytes: self.max_output_bytes.or(defaults.max_output_bytes),
+            max_host_calls: self.max_host_calls.or(defaults.max_host_calls),
+            max_value_bytes: self.max_value_bytes.or(defaults.max_value_bytes),
+        }
+    }
+
+    /// The limits an engine configuration runs with.
+    pub fn of_config(config: &rlm_engine::RlmConfig) -> RunLimits {
+        let l = &config.limits;
+        RunLimits {
+            max_iterations: Some(config.max_iterations),
+            child_max_iterations: Some(config.child_max_iterations),
+            max_depth: Some(config.max_depth),
+            max_concurrency: Some(config.max_concurrency),
+            max_tokens: config.max_tokens,
+            max_cost: config.max_cost,
+            timeout_s: config.max_wall_time.map(|t| t.as_secs().max(1)),
+            cell_timeout_s: Some(l.timeout.as_secs().max(1)),
+            memory_mb: Some((l.memory_bytes >> 20) as u64),
+            fuel: l.fuel,
+            max_output_bytes: Some(l.max_output_bytes),
+            max_host_calls: Some(l.max_host_calls),
+            max_value_bytes: Some(l.max_value_bytes),
+        }
+    }
+
     /// These limits with every field of `ceiling` as an upper bound (and
     /// taking the ceiling's value where this one has none).
     pub fn clamped(&self, ceiling: &RunLimits) -> RunLimits {
@@ -239,6 +290,12 @@ pub struct Overrides {
     pub keep_alive_s: Option<u64>,
     /// `--run-timeout-s`.
     pub run_timeout_s: Option<u64>,
+    /// `--max-sandboxes`.
+    pub max_sandboxes: Option<usize>,
+    /// `--max-sandbox-memory-mb`.
+    pub max_sandbox_memory_mb: Option<usize>,
+    /// `--max-connections`.
+    pub max_connections: Option<usize>,
     /// Dev mode: the profile's model (`--model` / `$RLM_MODEL`).
     pub dev_model: Option<String>,
     /// Dev mode: its provider.
@@ -265,6 +322,9 @@ struct File {
     max_runs_in_flight: Option<usize>,
     keep_alive_s: Option<u64>,
     run_timeout_s: Option<u64>,
+    max_sandboxes: Option<usize>,
+    max_sandbox_memory_mb: Option<usize>,
+    max_connections: Option<usize>,
     default_profile: Option<String>,
     #[serde(default)]
     profiles: BTreeMap<String, Profile>,
@@ -350,6 +410,9 @@ impl ServeConfig {
             max_runs_in_flight: o.max_runs_in_flight.or(file.max_runs_in_flight).unwrap_or(DEFAULT_MAX_RUNS_IN_FLIGHT),
             keep_alive: o.keep_alive_s.or(file.keep_alive_s).map_or(DEFAULT_KEEP_ALIVE, secs),
             run_timeout: o.run_timeout_s.or(file.run_timeout_s).map_or(DEFAULT_RUN_TIMEOUT, secs),
+            max_sandboxes: o.max_sandboxes.or(file.max_sandboxes).unwrap_or(DEFAULT_MAX_SANDBOXES),
+            max_sandbox_memory_mb: o.max_sandbox_memory_mb.or(file.max_sandbox_memory_mb),
+            max_connections: o.max_connections.or(file.max_connections).unwrap_or(DEFAULT_MAX_CONNECTIONS),
             default_profile: file.default_profile,
             profiles,
             tenants,
@@ -378,6 +441,18 @@ impl ServeConfig {
         if self.body_limit_bytes < 1024 {
             return bad("body_limit_bytes must be at least 1024".into());
         }
+        if self.max_sandboxes == 0 || self.max_connections == 0 {
+            return bad("max_sandboxes and max_connections must be at least 1".into());
+        }
+        if self.max_sandbox_memory_mb.is_some_and(|mb| mb < 64) {
+            return bad("max_sandbox_memory_mb must be at least 64".into());
+        }
+        let mut hashes: Vec<String> =
+            self.tenants.iter().flat_map(|t| t.key_sha256.iter().map(|h| h.to_ascii_lowercase())).collect();
+        hashes.sort_unstable();
+        if hashes.windows(2).any(|w| w[0] == w[1]) {
+            return bad("one key_sha256 is listed twice (a key must name one tenant)".into());
+        }
         if let Some(name) = self.default_profile.as_ref().filter(|p| !self.profiles.contains_key(*p)) {
             return bad(format!("default_profile `{name}` is not configured"));
         }
@@ -392,6 +467,19 @@ impl ServeConfig {
             }
             if let Some(profile) = tenant.profiles.iter().find(|p| !self.profiles.contains_key(*p)) {
                 return bad(format!("tenant {} names profile `{profile}`, which is not configured", tenant.name));
+            }
+            if tenant.dollars_per_day.is_some() {
+                let usable =
+                    self.profiles.values().filter(|p| tenant.profiles.is_empty() || tenant.profiles.contains(&p.name));
+                for profile in usable {
+                    let models = std::iter::once(&profile.model).chain(profile.sub_model.as_ref());
+                    if let Some(model) = models.into_iter().find(|m| !profile.prices.contains_key(*m)) {
+                        return bad(format!(
+                            "tenant {} has dollars_per_day, but profile {} has no price for `{model}`: add it to `prices`",
+                            tenant.name, profile.name
+                        ));
+                    }
+                }
             }
         }
         let mut names: Vec<&str> = self.tenants.iter().map(|t| t.name.as_str()).collect();
@@ -474,6 +562,28 @@ mod tests {
         assert_eq!(config.tenants[0].ceilings.max_depth, Some(2));
         assert_eq!(config.tenants[0].max_runs_in_flight, Some(4));
         assert!(config.dev_key.is_none());
+    }
+
+    #[test]
+    fn one_key_for_two_tenants_is_refused() {
+        let lower = "ab".repeat(32);
+        let upper = lower.to_ascii_uppercase();
+        let text = format!(
+            "[profiles.p]\nmodel = \"m\"\n[[tenants]]\nname = \"a\"\nkey_sha256 = [\"{lower}\"]\n[[tenants]]\nname = \"b\"\nkey_sha256 = [\"{upper}\"]\n"
+        );
+        let err = parse(&text).unwrap_err();
+        assert!(err.to_string().contains("listed twice"), "{err}");
+    }
+
+    #[test]
+    fn a_dollar_budget_needs_prices_for_every_model_it_may_use() {
+        let text = format!(
+            "[profiles.p]\nmodel = \"m\"\n[[tenants]]\nname = \"a\"\nkey_sha256 = [\"{KEY}\"]\ndollars_per_day = 1.0\n"
+        );
+        let err = parse(&text).unwrap_err();
+        assert!(err.to_string().contains("no price for `m`"), "{err}");
+        let priced = text.replace("model = \"m\"\n", "model = \"m\"\nprices = { m = [1.0, 2.0] }\n");
+        parse(&priced).unwrap();
     }
 
     #[test]

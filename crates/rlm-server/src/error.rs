@@ -113,6 +113,16 @@ impl ApiError {
         )
     }
 
+    /// 408: the request did not arrive in time.
+    pub fn timeout(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::REQUEST_TIMEOUT, "invalid_request_error", "timeout", message)
+    }
+
+    /// 502: the model provider failed.
+    pub fn upstream(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_GATEWAY, "server_error", "upstream_error", message)
+    }
+
     /// 409: a request with the same idempotency key is still running.
     pub fn conflict(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::CONFLICT, "invalid_request_error", "conflict", message)

@@ -49,6 +49,7 @@ pub(crate) struct Metrics {
     pub(crate) run_seconds: Histogram,
     pub(crate) live_sandboxes: Family<TenantLabels, Gauge>,
     pub(crate) live_sessions: Gauge,
+    pub(crate) sandbox_memory: Gauge,
     pub(crate) model_calls: Family<ModelLabels, Counter>,
     pub(crate) tokens: Family<TokenLabels, Counter>,
 }
@@ -70,6 +71,8 @@ impl Metrics {
         registry.register("live_sandboxes", "Sandboxes alive now, by tenant", live_sandboxes.clone());
         let live_sessions = Gauge::default();
         registry.register("live_sessions", "Sessions alive on this replica", live_sessions.clone());
+        let sandbox_memory = Gauge::default();
+        registry.register("sandbox_memory_bytes", "Linear memory held by every sandbox now", sandbox_memory.clone());
         let model_calls = Family::<ModelLabels, Counter>::default();
         registry.register("model_calls", "Model calls by tenant and model", model_calls.clone());
         let tokens = Family::<TokenLabels, Counter>::default();
@@ -82,6 +85,7 @@ impl Metrics {
             run_seconds,
             live_sandboxes,
             live_sessions,
+            sandbox_memory,
             model_calls,
             tokens,
         }

@@ -16,8 +16,9 @@ use crate::error::ServeError;
 pub(crate) struct ProfileRuntime {
     pub(crate) name: String,
     pub(crate) rlm: Rlm,
-    /// The profile's own limits: the base a request's limits are clamped to.
-    pub(crate) limits: RunLimits,
+    /// What a run of the profile runs with: its own limits, the engine's
+    /// defaults where it sets none. A request may ask for less, never more.
+    pub(crate) effective: RunLimits,
 }
 
 fn provider(name: &str) -> Provider {
@@ -90,7 +91,8 @@ pub(crate) fn build(
             .config(config)
             .build()
             .map_err(|e| wrap(Box::new(e)))?;
-        out.insert(name.clone(), Arc::new(ProfileRuntime { name: name.clone(), rlm, limits: profile.limits.clone() }));
+        let effective = profile.limits.filled(&RunLimits::of_config(rlm.config()));
+        out.insert(name.clone(), Arc::new(ProfileRuntime { name: name.clone(), rlm, effective }));
     }
     Ok(out)
 }

@@ -1,26 +1,33 @@
-//! Running one completion for a tenant: admission, budgets, the run on a
-//! task of its own (so a client that goes away cancels it, and what it spent
-//! is still recorded), the ledger and the stored trajectory.
+//! Running one completion for a tenant: admission (sizes, the session's
+//! lock, the daily budgets, then a slot under the tenant's limit and one
+//! under the service's), the run on a task of its own (so a client that
+//! goes away cancels it, and what it spent is still recorded), the ledger
+//! and the stored trajectory.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
-use rlm_core::{Context, RequestMeta};
-use rlm_engine::Session;
-use rlm_engine::{Completion, ErrorKind, EventSink};
+use rlm_core::{Context, ReplError, RequestMeta};
+use rlm_engine::{Completion, ErrorKind, EventSink, Session};
 use rlm_store::UsageRow;
 use serde_json::{Value, json};
 use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit};
-use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::{RunLimits, random_hex};
-use crate::error::ApiError;
+use crate::error::{ApiError, Chain};
 use crate::metrics::{ModelLabels, TokenLabels};
 use crate::profiles::{ProfileRuntime, run_options};
-use crate::state::{AppState, SessionEntry, TenantState};
+use crate::state::{AppState, DayReservation, SessionEntry, TenantState};
 
 /// How long a run waits for a slot under the service-wide limit.
 const ADMISSION_WAIT: Duration = Duration::from_secs(30);
+/// Largest trajectory stored: a longer one is cut (its metadata and the
+/// iterations that fit) with a last line that says so.
+const MAX_STORED_TRAJECTORY_BYTES: usize = 32 << 20;
+/// Attempts at a ledger write before it is given up (and `/readyz` fails).
+const LEDGER_ATTEMPTS: u32 = 3;
 
 /// What to run.
 pub(crate) struct Job {
@@ -28,7 +35,7 @@ pub(crate) struct Job {
     pub(crate) profile: Arc<ProfileRuntime>,
     pub(crate) contexts: Vec<Context>,
     pub(crate) query: String,
-    /// What the request asked for (clamped here).
+    /// What the request asked for (clamped at admission).
     pub(crate) limits: RunLimits,
     pub(crate) request_id: String,
     pub(crate) events: Option<EventSink>,
@@ -40,7 +47,7 @@ pub(crate) struct Job {
 #[derive(Debug)]
 pub(crate) struct RunResult {
     pub(crate) completion: Completion,
-    /// Why it stopped without an answer.
+    /// Why it stopped without an answer, as the client may see it.
     pub(crate) error: Option<(ErrorKind, String)>,
     pub(crate) trajectory_id: String,
 }
@@ -59,71 +66,38 @@ impl RunResult {
             "error": self.error.as_ref().map(|(kind, message)| json!({"kind": kind, "message": message})),
         })
     }
+
+    /// Whether a retry under the same idempotency key should get this
+    /// result again: not when the server cancelled the run or the model
+    /// provider failed (a retry may well succeed).
+    pub(crate) fn is_final(&self) -> bool {
+        !matches!(self.error, Some((ErrorKind::Cancelled | ErrorKind::Model | ErrorKind::Sandbox, _)))
+    }
+
+    /// Whether the model provider failed (the completion has no answer).
+    pub(crate) fn upstream_failed(&self) -> bool {
+        matches!(self.error, Some((ErrorKind::Model, _)))
+    }
 }
 
-/// Permits a run holds while it runs.
-struct Admission {
+/// A job admitted to run: it holds its slots, its session's lock and its
+/// share of the tenant's daily budgets until it ends.
+pub(crate) struct Admitted {
+    job: Job,
+    limits: RunLimits,
+    session: Option<OwnedMutexGuard<Session>>,
     _tenant: OwnedSemaphorePermit,
     _global: OwnedSemaphorePermit,
+    _budget: DayReservation,
 }
 
-/// Takes a slot for the tenant (or says its limit is reached), then one
-/// under the service-wide limit (waiting, bounded), and checks its daily
-/// budgets.
-async fn admit(state: &Arc<AppState>, tenant: &Arc<TenantState>) -> Result<Admission, ApiError> {
-    if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+/// Checks a job and takes what it needs to run, or says why it cannot run
+/// now: a 4xx the client can act on, before anything is spent.
+pub(crate) async fn admit(state: &Arc<AppState>, job: Job) -> Result<Admitted, ApiError> {
+    if state.draining.load(Ordering::Relaxed) {
         return Err(ApiError::unavailable("the service is shutting down"));
     }
-    let tenant_permit = tenant.runs.clone().try_acquire_owned().map_err(|_| {
-        ApiError::quota(
-            "runs_in_flight",
-            format!("this key already has {} runs in flight", tenant.config.max_runs_in_flight.unwrap_or(16)),
-            Some(Duration::from_secs(1)),
-        )
-    })?;
-    let global = tokio::time::timeout(ADMISSION_WAIT, state.runs.clone().acquire_owned())
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .ok_or_else(|| ApiError::unavailable("the service is at its limit of runs in flight"))?;
-    let day = today();
-    let totals = state.store.day_totals(tenant.name(), &day).await.map_err(|e| ApiError::internal(&e))?;
-    if let Some(max) = tenant.config.tokens_per_day
-        && totals.tokens >= max
-    {
-        return Err(ApiError::quota(
-            "tokens_per_day",
-            format!("this key used its {max} tokens for today"),
-            until_tomorrow(),
-        ));
-    }
-    if let Some(max) = tenant.config.dollars_per_day
-        && totals.cost >= max
-    {
-        return Err(ApiError::quota(
-            "dollars_per_day",
-            format!("this key spent its ${max} for today"),
-            until_tomorrow(),
-        ));
-    }
-    Ok(Admission { _tenant: tenant_permit, _global: global })
-}
-
-/// Checks the size of the contexts against the tenant's ceiling.
-pub(crate) fn check_context_size(tenant: &TenantState, contexts: &[Context]) -> Result<(), ApiError> {
-    let bytes: usize = contexts.iter().map(Context::len).sum();
-    if let Some(max) = tenant.config.max_context_bytes
-        && bytes > max
-    {
-        return Err(ApiError::too_large(format!("the context is {bytes} bytes; this key may send at most {max}")));
-    }
-    Ok(())
-}
-
-/// Runs a job to its end. Dropping the returned future (the client went
-/// away) cancels the run; it still records what it spent.
-pub(crate) async fn execute(state: &Arc<AppState>, job: Job) -> Result<RunResult, ApiError> {
-    check_context_size(&job.tenant, &job.contexts)?;
+    check_size(&job.tenant, &job.contexts, &job.query)?;
     let session = match &job.session {
         Some(entry) => Some(
             entry
@@ -134,33 +108,143 @@ pub(crate) async fn execute(state: &Arc<AppState>, job: Job) -> Result<RunResult
         ),
         None => None,
     };
-    let admission = admit(state, &job.tenant).await?;
-    let cancel = state.cancel_all.child_token();
-    let _guard: DropGuard = cancel.clone().drop_guard();
-    let task = state.tasks.spawn(run_task(state.clone(), job, session, cancel, admission));
-    match task.await {
-        Ok(result) => result,
-        Err(join) => Err(ApiError::internal(&join)),
+    // The request's limits, never above the tenant's ceilings nor the
+    // profile's own settings (engine defaults where the profile sets none),
+    // and never a longer run than the service allows.
+    let ceiling = job.profile.effective.clamped(&job.tenant.config.ceilings);
+    let mut limits = job.limits.clamped(&ceiling);
+    let most = state.config.run_timeout.as_secs().max(1);
+    limits.timeout_s = Some(limits.timeout_s.map_or(most, |s| s.min(most)));
+    limits.cell_timeout_s = limits.cell_timeout_s.map(|s| s.min(most));
+    // Budgets first: an over-budget tenant must not queue for slots.
+    let budget = reserve_day(state, &job.tenant, &mut limits).await?;
+    let tenant = job.tenant.runs.clone().try_acquire_owned().map_err(|_| {
+        ApiError::quota(
+            "runs_in_flight",
+            format!("this key already has {} runs in flight", job.tenant.max_runs()),
+            Some(Duration::from_secs(1)),
+        )
+    })?;
+    let global = tokio::time::timeout(ADMISSION_WAIT, state.runs.clone().acquire_owned())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| ApiError::unavailable("the service is at its limit of runs in flight"))?;
+    // Shutdown may have started while this request waited.
+    if state.draining.load(Ordering::Relaxed) {
+        return Err(ApiError::unavailable("the service is shutting down"));
+    }
+    Ok(Admitted { job, limits, session, _tenant: tenant, _global: global, _budget: budget })
+}
+
+/// Checks the size of the contexts and query against the tenant's ceiling.
+pub(crate) fn check_size(tenant: &TenantState, contexts: &[Context], query: &str) -> Result<(), ApiError> {
+    let bytes: usize = contexts.iter().map(Context::len).sum::<usize>() + query.len();
+    if let Some(max) = tenant.config.max_context_bytes
+        && bytes > max
+    {
+        return Err(ApiError::too_large(format!(
+            "the context and query are {bytes} bytes; this key may send at most {max}"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks the tenant's daily budgets and reserves this run's share: the run
+/// may spend at most what is left today less what runs in flight hold, so
+/// concurrent runs cannot pass the budget together.
+async fn reserve_day(
+    state: &AppState,
+    tenant: &Arc<TenantState>,
+    limits: &mut RunLimits,
+) -> Result<DayReservation, ApiError> {
+    let (max_tokens, max_dollars) = (tenant.config.tokens_per_day, tenant.config.dollars_per_day);
+    if max_tokens.is_none() && max_dollars.is_none() {
+        return Ok(DayReservation::none(tenant));
+    }
+    let totals = state.store.day_totals(tenant.name(), &today()).await.map_err(|e| ApiError::internal(&e))?;
+    let mut reserved = tenant.reserved.lock().unwrap();
+    let mut tokens = 0;
+    if let Some(max) = max_tokens {
+        let left = max.saturating_sub(totals.tokens).saturating_sub(reserved.0);
+        if left == 0 {
+            let why = if totals.tokens >= max { "used its" } else { "has runs in flight holding the rest of its" };
+            return Err(ApiError::quota(
+                "tokens_per_day",
+                format!("this key {why} {max} tokens for today"),
+                retry(totals.tokens >= max),
+            ));
+        }
+        tokens = limits.max_tokens.map_or(left, |t| t.min(left));
+        limits.max_tokens = Some(tokens);
+    }
+    let mut dollars = 0.0;
+    if let Some(max) = max_dollars {
+        let left = max - totals.cost - reserved.1;
+        if left <= 0.0 {
+            let why = if totals.cost >= max { "spent its" } else { "has runs in flight holding the rest of its" };
+            return Err(ApiError::quota(
+                "dollars_per_day",
+                format!("this key {why} ${max} for today"),
+                retry(totals.cost >= max),
+            ));
+        }
+        dollars = limits.max_cost.map_or(left, |c| c.min(left));
+        limits.max_cost = Some(dollars);
+    }
+    reserved.0 += tokens;
+    reserved.1 += dollars;
+    Ok(DayReservation::new(tenant, tokens, dollars))
+}
+
+/// `Retry-After` for a spent daily budget (tomorrow) or one held by runs in
+/// flight (soon).
+fn retry(spent: bool) -> Option<Duration> {
+    if spent { until_tomorrow() } else { Some(Duration::from_secs(1)) }
+}
+
+impl Admitted {
+    /// Runs the job to its end. Dropping the returned future (the client
+    /// went away) cancels the run; it still records what it spent.
+    pub(crate) async fn run(self, state: &Arc<AppState>) -> Result<RunResult, ApiError> {
+        let cancel = match &self.job.session {
+            Some(entry) => entry.cancel.child_token(),
+            None => state.cancel_all.child_token(),
+        };
+        let _guard = cancel.clone().drop_guard();
+        let task = state.tasks.spawn(run_task(state.clone(), self, cancel));
+        match task.await {
+            Ok(result) => result,
+            Err(join) => Err(ApiError::internal(&join)),
+        }
     }
 }
 
-async fn run_task(
-    state: Arc<AppState>,
-    job: Job,
-    session: Option<OwnedMutexGuard<Session>>,
-    cancel: CancellationToken,
-    admission: Admission,
-) -> Result<RunResult, ApiError> {
-    let _admission = admission;
-    let mut limits = job.limits.clamped(&job.tenant.config.ceilings).clamped(&job.profile.limits);
-    let most = state.config.run_timeout.as_secs().max(1);
-    limits.timeout_s = Some(limits.timeout_s.map_or(most, |s| s.min(most)));
+/// Counts a run in flight while it lives (a panic included).
+struct InFlight<'a>(&'a AppState);
+
+impl<'a> InFlight<'a> {
+    fn new(state: &'a AppState) -> Self {
+        state.metrics.runs_in_flight.inc();
+        InFlight(state)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.metrics.runs_in_flight.dec();
+    }
+}
+
+async fn run_task(state: Arc<AppState>, admitted: Admitted, cancel: CancellationToken) -> Result<RunResult, ApiError> {
+    // The slots and the budget reservation are held until the run is over.
+    let Admitted { job, limits, mut session, _tenant, _global, _budget } = admitted;
     let options = run_options(&job.profile.rlm, &limits);
     let meta = RequestMeta::with_request_id(job.request_id.clone()).tenant(job.tenant.name());
-    state.metrics.runs_in_flight.inc();
+    let in_flight = InFlight::new(&state);
     let started = std::time::Instant::now();
-    let result = match (&job.session, session) {
-        (Some(entry), Some(mut session)) => {
+    let result = match (&job.session, session.as_mut()) {
+        (Some(entry), Some(session)) => {
             let mut request = session.request(job.query.clone()).options(options).meta(meta).cancel(cancel);
             request = request.quota(job.tenant.quota.clone());
             if let Some(events) = job.events.clone() {
@@ -168,11 +252,11 @@ async fn run_task(
             }
             let result = request.send().await;
             *entry.last_used.lock().unwrap() = std::time::Instant::now();
-            entry.queries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            entry.queries.fetch_add(1, Ordering::Relaxed);
             result
         }
         _ => {
-            let mut contexts = job.contexts.into_iter();
+            let mut contexts = job.contexts.clone().into_iter();
             let first = contexts.next().unwrap_or_default();
             let mut request = job.profile.rlm.request(first, job.query.clone());
             for context in contexts {
@@ -185,13 +269,16 @@ async fn run_task(
             request.send().await
         }
     };
-    state.metrics.runs_in_flight.dec();
+    drop(session);
+    drop(in_flight);
     state.metrics.run_seconds.observe(started.elapsed().as_secs_f64());
+    let mut capacity = false;
     let (completion, error) = match result {
         Ok(done) => (done, None),
         Err(e) => {
-            let message = crate::error::Chain(&e).to_string();
-            (*e.completion, Some((e.kind, message)))
+            capacity = is_capacity(&e);
+            let error = client_error(&e);
+            (*e.completion, Some(error))
         }
     };
     if let Some((ErrorKind::Config, message)) = &error {
@@ -199,21 +286,65 @@ async fn run_task(
     }
     record(&state, &job.tenant, &completion).await;
     let trajectory_id = format!("traj-{}", random_hex(12));
-    if let Err(e) =
-        state.store.put_trajectory(&trajectory_id, job.tenant.name(), completion.trajectory.to_jsonl()).await
-    {
-        tracing::error!(error = %crate::error::Chain(&e), "cannot store a trajectory");
+    let jsonl = bounded_jsonl(&completion);
+    if let Err(e) = state.store.put_trajectory(&trajectory_id, job.tenant.name(), jsonl).await {
+        tracing::error!(error = %Chain(&e), "cannot store a trajectory");
     }
     if let Some(entry) = &job.session {
-        let record = session_record(&state, entry);
-        if let Err(e) = state.store.put_session(record).await {
-            tracing::error!(error = %crate::error::Chain(&e), "cannot update a session");
+        // A session deleted or evicted meanwhile keeps the state it was given.
+        let still_live = state.sessions.lock().unwrap().contains_key(&entry.id);
+        if still_live && let Err(e) = state.store.put_session(session_record(&state, entry)).await {
+            tracing::error!(error = %Chain(&e), "cannot update a session");
         }
+    }
+    if capacity && completion.answer.is_none() {
+        return Err(ApiError::quota(
+            "sandboxes",
+            "this key has all the sandboxes it may have: end a session or wait for runs to finish",
+            Some(Duration::from_secs(5)),
+        ));
     }
     Ok(RunResult { completion, error, trajectory_id })
 }
 
-/// Adds a run's usage to the ledger and the metrics.
+/// The error as the client sees it: budget stops as they are; a failure of
+/// the model provider or the sandbox host with a generic message and an
+/// error id (its cause, which may name internal URLs or echo credentials,
+/// goes to the log only).
+fn client_error(e: &rlm_engine::Error) -> (ErrorKind, String) {
+    match e.kind {
+        ErrorKind::Model | ErrorKind::Sandbox => {
+            let id = random_hex(8);
+            tracing::warn!(error_id = %id, kind = %e.kind, error = %Chain(e), "a run failed");
+            let what = if e.kind == ErrorKind::Model { "the model provider failed" } else { "the sandbox failed" };
+            (e.kind, format!("{what}; quote error id {id} to the service's operator"))
+        }
+        _ => (e.kind, Chain(e).to_string()),
+    }
+}
+
+/// The trajectory as JSONL, cut to [`MAX_STORED_TRAJECTORY_BYTES`].
+fn bounded_jsonl(completion: &Completion) -> String {
+    let jsonl = completion.trajectory.to_jsonl();
+    if jsonl.len() <= MAX_STORED_TRAJECTORY_BYTES {
+        return jsonl;
+    }
+    let mut out = String::new();
+    for line in jsonl.lines() {
+        if out.len() + line.len() + 1 > MAX_STORED_TRAJECTORY_BYTES - 200 {
+            break;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    let note = json!({"type": "truncated", "bytes": jsonl.len(), "kept_bytes": out.len()});
+    out.push_str(&note.to_string());
+    out.push('\n');
+    out
+}
+
+/// Adds a run's usage to the ledger (retrying; `/readyz` fails while writes
+/// fail) and the metrics.
 async fn record(state: &AppState, tenant: &TenantState, completion: &Completion) {
     let day = today();
     let rows: Vec<UsageRow> = completion
@@ -241,10 +372,24 @@ async fn record(state: &AppState, tenant: &TenantState, completion: &Completion)
             state.metrics.tokens.get_or_create(&labels).inc_by(n);
         }
     }
-    if !rows.is_empty()
-        && let Err(e) = state.store.record_usage(rows).await
-    {
-        tracing::error!(error = %crate::error::Chain(&e), "cannot record usage in the ledger");
+    if rows.is_empty() {
+        return;
+    }
+    for attempt in 1..=LEDGER_ATTEMPTS {
+        match state.store.record_usage(rows.clone()).await {
+            Ok(()) => {
+                state.store_writes_fail.store(false, Ordering::Relaxed);
+                return;
+            }
+            Err(e) if attempt == LEDGER_ATTEMPTS => {
+                state.store_writes_fail.store(true, Ordering::Relaxed);
+                tracing::error!(error = %Chain(&e), tenant = tenant.name(), rows = ?rows, "cannot record usage in the ledger");
+            }
+            Err(e) => {
+                tracing::warn!(error = %Chain(&e), attempt, "a ledger write failed; retrying");
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+            }
+        }
     }
 }
 
@@ -258,7 +403,7 @@ pub(crate) fn session_record(state: &AppState, entry: &SessionEntry) -> rlm_stor
         entry.created_at.clone(),
     );
     record.last_used_at = now_rfc3339();
-    record.queries = entry.queries.load(std::sync::atomic::Ordering::Relaxed);
+    record.queries = entry.queries.load(Ordering::Relaxed);
     record
 }
 
@@ -274,4 +419,16 @@ pub(crate) fn now_rfc3339() -> String {
 fn until_tomorrow() -> Option<Duration> {
     let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs();
     Some(Duration::from_secs(86_400 - now % 86_400))
+}
+
+/// Whether an engine error's causes include running out of sandboxes.
+pub(crate) fn is_capacity(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if matches!(err.downcast_ref::<ReplError>(), Some(ReplError::Capacity { .. })) {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }

@@ -15,6 +15,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use rlm_core::ReplFactory;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
@@ -82,8 +83,16 @@ impl Server {
             .keep_alive_timeout(state.config.header_timeout);
         let service = TowerToHyperService::new(app);
         let graceful = GracefulShutdown::new();
+        let connections = Arc::new(Semaphore::new(state.config.max_connections));
+        let first_byte = state.config.header_timeout;
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
+            // At the cap, stop accepting: new connections wait in the
+            // kernel's backlog instead of taking memory here.
+            let permit = tokio::select! {
+                permit = connections.clone().acquire_owned() => permit.expect("never closed"),
+                () = &mut shutdown => break,
+            };
             let (stream, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(accepted) => accepted,
@@ -97,10 +106,17 @@ impl Server {
                 () = &mut shutdown => break,
             };
             let _ = stream.set_nodelay(true);
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service.clone()).into_owned();
-            let connection = graceful.watch(connection);
+            let (builder, service, watcher) = (builder.clone(), service.clone(), graceful.watcher());
             tokio::spawn(async move {
-                if let Err(e) = connection.await {
+                let _permit = permit;
+                // hyper's header timer starts at the first byte: a client
+                // that connects and sends nothing is closed here.
+                if tokio::time::timeout(first_byte, stream.readable()).await.is_err() {
+                    tracing::debug!(%peer, "closed a connection that sent nothing");
+                    return;
+                }
+                let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+                if let Err(e) = watcher.watch(connection).await {
                     tracing::debug!(%peer, error = %e, "connection ended with an error");
                 }
             });

@@ -20,9 +20,11 @@ use crate::metrics::Metrics;
 use crate::profiles::ProfileRuntime;
 
 /// Default runs in flight per tenant, when its config sets none.
-const DEFAULT_TENANT_RUNS: usize = 16;
+pub(crate) const DEFAULT_TENANT_RUNS: usize = 16;
 /// Default live sandboxes per tenant.
 const DEFAULT_TENANT_SANDBOXES: usize = 512;
+/// Default live sessions per tenant.
+pub(crate) const DEFAULT_TENANT_SESSIONS: usize = 16;
 
 /// A tenant and its admission state.
 #[derive(Debug)]
@@ -36,14 +38,18 @@ pub(crate) struct TenantState {
     pub(crate) sessions: AtomicUsize,
     /// Requests in the current minute: `(minute, count)`.
     window: Mutex<(u64, u32)>,
+    /// Tokens and dollars of today's budgets held by runs in flight.
+    pub(crate) reserved: Mutex<(u64, f64)>,
 }
 
 impl TenantState {
-    fn new(config: Tenant) -> Self {
+    /// A tenant whose sandboxes also count against the service's `global`
+    /// quota; by default it may hold half of the service's sandbox memory.
+    fn new(config: Tenant, global: &SandboxQuota) -> Self {
         let runs = config.max_runs_in_flight.unwrap_or(DEFAULT_TENANT_RUNS).max(1);
-        let machine = SandboxQuota::for_machine();
-        let memory = config.max_sandbox_memory_mb.map_or(machine.max_memory(), |mb| mb.saturating_mul(1 << 20));
-        let quota = SandboxQuota::new(config.max_sandboxes.unwrap_or(DEFAULT_TENANT_SANDBOXES), memory)
+        let memory = config.max_sandbox_memory_mb.map_or(global.max_memory() / 2, |mb| mb.saturating_mul(1 << 20));
+        let live = config.max_sandboxes.unwrap_or(DEFAULT_TENANT_SANDBOXES);
+        let quota = SandboxQuota::within(global, live, memory)
             .with_wait(Duration::from_secs(config.sandbox_wait_s.unwrap_or(30)));
         TenantState {
             config,
@@ -51,7 +57,18 @@ impl TenantState {
             quota,
             sessions: AtomicUsize::new(0),
             window: Mutex::new((0, 0)),
+            reserved: Mutex::new((0, 0.0)),
         }
+    }
+
+    /// Its cap on runs in flight.
+    pub(crate) fn max_runs(&self) -> usize {
+        self.config.max_runs_in_flight.unwrap_or(DEFAULT_TENANT_RUNS).max(1)
+    }
+
+    /// Its cap on live sessions.
+    pub(crate) fn max_sessions(&self) -> usize {
+        self.config.max_live_sessions.unwrap_or(DEFAULT_TENANT_SESSIONS)
     }
 
     pub(crate) fn name(&self) -> &str {
@@ -81,6 +98,33 @@ impl TenantState {
     }
 }
 
+/// A run's share of its tenant's daily budgets, given back when the run
+/// ends (what it spent is in the ledger by then).
+#[derive(Debug)]
+pub(crate) struct DayReservation {
+    tenant: Arc<TenantState>,
+    tokens: u64,
+    dollars: f64,
+}
+
+impl DayReservation {
+    pub(crate) fn new(tenant: &Arc<TenantState>, tokens: u64, dollars: f64) -> Self {
+        DayReservation { tenant: tenant.clone(), tokens, dollars }
+    }
+
+    pub(crate) fn none(tenant: &Arc<TenantState>) -> Self {
+        DayReservation::new(tenant, 0, 0.0)
+    }
+}
+
+impl Drop for DayReservation {
+    fn drop(&mut self) {
+        let mut reserved = self.tenant.reserved.lock().unwrap();
+        reserved.0 = reserved.0.saturating_sub(self.tokens);
+        reserved.1 = (reserved.1 - self.dollars).max(0.0);
+    }
+}
+
 /// A live session: its engine session (one query at a time) and what the
 /// store keeps of it.
 #[derive(Debug)]
@@ -94,6 +138,8 @@ pub(crate) struct SessionEntry {
     pub(crate) created_at: String,
     pub(crate) last_used: Mutex<Instant>,
     pub(crate) queries: AtomicU64,
+    /// Cancels the query running in it (when it is deleted or evicted).
+    pub(crate) cancel: CancellationToken,
 }
 
 impl Drop for SessionEntry {
@@ -122,6 +168,10 @@ pub(crate) struct AppState {
     pub(crate) tasks: tokio_util::task::TaskTracker,
     /// Set once shutdown starts: `/readyz` answers 503, new runs are refused.
     pub(crate) draining: AtomicBool,
+    /// Set while ledger writes fail: `/readyz` answers 503.
+    pub(crate) store_writes_fail: AtomicBool,
+    /// Every tenant's sandboxes count against this too.
+    pub(crate) sandboxes: SandboxQuota,
 }
 
 impl AppState {
@@ -130,8 +180,11 @@ impl AppState {
         profiles: BTreeMap<String, Arc<ProfileRuntime>>,
         store: Arc<dyn Store>,
     ) -> Self {
+        let machine = SandboxQuota::for_machine();
+        let memory = config.max_sandbox_memory_mb.map_or(machine.max_memory(), |mb| mb.saturating_mul(1 << 20));
+        let sandboxes = SandboxQuota::new(config.max_sandboxes, memory);
         let tenants: Vec<Arc<TenantState>> =
-            config.tenants.iter().cloned().map(|t| Arc::new(TenantState::new(t))).collect();
+            config.tenants.iter().cloned().map(|t| Arc::new(TenantState::new(t, &sandboxes))).collect();
         let keys = tenants
             .iter()
             .flat_map(|t| t.config.key_sha256.iter().map(move |h| (h.to_ascii_lowercase(), t.clone())))
@@ -149,6 +202,8 @@ impl AppState {
             cancel_all: CancellationToken::new(),
             tasks: tokio_util::task::TaskTracker::new(),
             draining: AtomicBool::new(false),
+            store_writes_fail: AtomicBool::new(false),
+            sandboxes,
         }
     }
 

@@ -51,11 +51,14 @@ pub(crate) async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// `GET /readyz`: it takes requests (not shutting down) and its store
-/// answers.
+/// `GET /readyz`: it takes requests (not shutting down), its store answers
+/// and its last ledger write did not fail.
 pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     if state.draining.load(Ordering::Relaxed) {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    }
+    if state.store_writes_fail.load(Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "the store refuses writes\n").into_response();
     }
     match state.store.ping().await {
         Ok(()) => "ready\n".into_response(),
@@ -72,6 +75,7 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         let labels = crate::metrics::TenantLabels { tenant: tenant.name().to_owned() };
         state.metrics.live_sandboxes.get_or_create(&labels).set(tenant.quota.live() as i64);
     }
+    state.metrics.sandbox_memory.set(state.sandboxes.memory_used() as i64);
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render())
         .into_response()
 }

@@ -94,11 +94,22 @@ pub(crate) fn request_id(headers: &HeaderMap) -> String {
 /// key.
 pub(crate) struct ApiJson<T>(pub(crate) T, pub(crate) String);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for ApiJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(request, state).await.map_err(|e| match e {
+    async fn from_request(request: Request, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let declared = request
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > state.config.body_limit_bytes as u64) {
+            return Err(ApiError::too_large("the request body is over this service's size limit"));
+        }
+        // One deadline for the whole body, however slowly it trickles in.
+        let read = tokio::time::timeout(state.config.body_timeout, Bytes::from_request(request, state)).await;
+        let read = read.map_err(|_| ApiError::timeout("the request body did not arrive in time"))?;
+        let bytes = read.map_err(|e| match e {
             BytesRejection::FailedToBufferBody(ref inner) if inner.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 ApiError::too_large("the request body is over this service's size limit")
             }
@@ -120,65 +131,98 @@ fn hex(bytes: &[u8]) -> String {
 /// Runs `work` once per `Idempotency-Key`: a request that repeats a key
 /// (with the same route and body) gets the stored response, marked
 /// `Idempotent-Replayed: true`, and starts no run; one still running is a
-/// 409; the same key with a different request is a 422. Without the
-/// header, it just runs. What a run returns is kept (whatever its status) so
-/// a retry never pays again; a request refused before it ran is not.
+/// 409; the same key with a different request is a 422. With a key, the
+/// run does not stop when the client goes away (the retry will want its
+/// result); its response is kept unless the server cancelled it or the
+/// model provider failed (a retry then runs again). Without the header, it
+/// just runs, and a client that goes away cancels it.
 pub(crate) async fn idempotent<F>(
     state: &Arc<AppState>,
-    tenant: &TenantState,
+    tenant: &Arc<TenantState>,
     headers: &HeaderMap,
     route: &str,
     body_hash: &str,
     work: F,
 ) -> Result<Response, ApiError>
 where
-    F: Future<Output = Result<(StatusCode, Value), ApiError>>,
+    F: Future<Output = Result<Outcome, ApiError>> + Send + 'static,
 {
-    let Some(key) = headers.get(IDEMPOTENCY_KEY) else {
-        let (status, body) = work.await?;
-        return Ok((status, axum::Json(body)).into_response());
+    let Some(key) = idempotency_key(headers)? else {
+        let outcome = work.await?;
+        return Ok((outcome.status, axum::Json(outcome.body)).into_response());
     };
-    let key = key
-        .to_str()
-        .ok()
-        .filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LEN)
-        .ok_or_else(|| {
-            ApiError::bad_request(format!("`Idempotency-Key` must be 1 to {MAX_KEY_LEN} visible characters"))
-        })?
-        .to_owned();
     let fingerprint = format!("{route} {body_hash}");
-    let replay = |stored: StoredResponse| -> Result<Response, ApiError> {
-        let kept: Value = serde_json::from_str(&stored.body).map_err(|e| ApiError::internal(&e))?;
-        if kept["fingerprint"] != fingerprint.as_str() {
-            return Err(ApiError::unprocessable(
-                "this `Idempotency-Key` was used for a different request; use a new key for a new request",
-            ));
-        }
-        let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-        let mut response = (status, axum::Json(kept["body"].clone())).into_response();
-        response.headers_mut().insert(REPLAYED, HeaderValue::from_static("true"));
-        Ok(response)
-    };
     let store_error = |e: rlm_store::Error| ApiError::internal(&e);
     if let Some(stored) = state.store.get_idempotent(tenant.name(), &key).await.map_err(store_error)? {
-        return replay(stored);
+        return replay(stored, &fingerprint);
     }
     let running = (tenant.name().to_owned(), key.clone());
     if !state.idempotent.lock().unwrap().insert(running.clone()) {
         return Err(ApiError::conflict("a request with this `Idempotency-Key` is still running"));
     }
-    let _running = Running { state: state.clone(), key: running };
+    let guard = Running { state: state.clone(), key: running };
     // Another replica may have finished it between the two looks.
     if let Some(stored) = state.store.get_idempotent(tenant.name(), &key).await.map_err(store_error)? {
-        return replay(stored);
+        return replay(stored, &fingerprint);
     }
-    let (status, body) = work.await?;
-    let kept = json!({"fingerprint": fingerprint, "body": body});
-    let stored = StoredResponse::new(status.as_u16(), kept.to_string());
-    if let Err(e) = state.store.put_idempotent(tenant.name(), &key, stored).await {
-        tracing::error!(error = %crate::error::Chain(&e), "cannot keep an idempotent response");
+    let task = {
+        let (state, tenant) = (state.clone(), tenant.clone());
+        state.clone().tasks.spawn(async move {
+            let _guard = guard;
+            let outcome = work.await?;
+            if outcome.keep {
+                let kept = json!({"fingerprint": fingerprint, "body": outcome.body});
+                let stored = StoredResponse::new(outcome.status.as_u16(), kept.to_string());
+                if let Err(e) = state.store.put_idempotent(tenant.name(), &key, stored).await {
+                    tracing::error!(error = %crate::error::Chain(&e), "cannot keep an idempotent response");
+                }
+            }
+            Ok(outcome)
+        })
+    };
+    let outcome = task.await.map_err(|e| ApiError::internal(&e))??;
+    Ok((outcome.status, axum::Json(outcome.body)).into_response())
+}
+
+/// What a completion route answers, and whether a retry under the same
+/// idempotency key should get it again.
+pub(crate) struct Outcome {
+    pub(crate) status: StatusCode,
+    pub(crate) body: Value,
+    pub(crate) keep: bool,
+}
+
+/// The request's `Idempotency-Key`, checked.
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(key) = headers.get(IDEMPOTENCY_KEY) else { return Ok(None) };
+    key.to_str().ok().filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LEN).map(|k| Some(k.to_owned())).ok_or_else(|| {
+        ApiError::bad_request(format!("`Idempotency-Key` must be 1 to {MAX_KEY_LEN} visible characters"))
+    })
+}
+
+/// Refuses an idempotency key on a streamed request: a stream cannot be
+/// replayed.
+pub(crate) fn no_key_on_streams(headers: &HeaderMap) -> Result<(), ApiError> {
+    match idempotency_key(headers)? {
+        Some(_) => Err(ApiError::bad_request(
+            "`Idempotency-Key` is not supported with `stream: true`: a stream cannot be replayed; send the request \
+             without `stream` to make it idempotent",
+        )),
+        None => Ok(()),
     }
-    Ok((status, axum::Json(body)).into_response())
+}
+
+fn replay(stored: StoredResponse, fingerprint: &str) -> Result<Response, ApiError> {
+    let kept: Value = serde_json::from_str(&stored.body).map_err(|e| ApiError::internal(&e))?;
+    if kept["fingerprint"] != fingerprint {
+        return Err(ApiError::unprocessable(
+            "this `Idempotency-Key` was used for a different request; use a new key for a new request",
+        ));
+    }
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let mut response = (status, axum::Json(kept["body"].clone())).into_response();
+    response.headers_mut().insert(REPLAYED, HeaderValue::from_static("true"));
+    Ok(response)
 }
 
 /// Takes a key out of the running set when its request ends, however it ends.

@@ -4,27 +4,27 @@
 //! run's events as Server-Sent Events as they happen, then the result.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use rlm_core::{Context, JsonText};
-use rlm_engine::{Event, EventSink};
+use rlm_engine::Event;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
-use super::openai::async_stream;
-use super::{ApiJson, idempotent, request_id};
+use super::{ApiJson, Outcome, idempotent, no_key_on_streams, request_id};
 use crate::config::RunLimits;
 use crate::error::ApiError;
-use crate::run::{Job, execute};
+use crate::run::{Job, admit};
 use crate::state::{AppState, Authed, TenantState};
 
-/// Events a streamed run may queue for a slow client before later ones are
-/// dropped (and counted in an `events_dropped` event).
+/// Events a streamed run may queue for a slow client, and their bytes,
+/// before later ones are dropped (and counted in an `events_dropped` event).
 const EVENT_QUEUE: usize = 1024;
+const EVENT_QUEUE_BYTES: usize = 8 << 20;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,19 +65,38 @@ pub(crate) async fn completions(
         }
         None => (state.profile(&tenant, &profile_name(&state, &tenant, request.profile.as_deref())?)?, None),
     };
-    let context = request.context.clone().map(Context::from).unwrap_or_default();
-    let stream_it = request.stream;
-    let job = {
-        let (tenant, request_id) = (tenant.clone(), request_id(&headers));
-        let (query, limits) = (request.query.clone(), request.limits.clone());
-        move |events| Job { tenant, profile, contexts: vec![context], query, limits, request_id, events, session }
+    let context = request.context.map(Context::from).unwrap_or_default();
+    let job = Job {
+        tenant: tenant.clone(),
+        profile,
+        contexts: vec![context],
+        query: request.query,
+        limits: request.limits,
+        request_id: request_id(&headers),
+        events: None,
+        session,
     };
+    respond(state, tenant, headers, body_hash, job, request.stream, "rlm".to_owned()).await
+}
+
+/// Runs a native job: streamed, or once per idempotency key.
+pub(crate) async fn respond(
+    state: Arc<AppState>,
+    tenant: Arc<crate::state::TenantState>,
+    headers: HeaderMap,
+    body_hash: String,
+    job: Job,
+    stream_it: bool,
+    route: String,
+) -> Result<Response, ApiError> {
     if stream_it {
-        return Ok(stream(state.clone(), job).into_response());
+        no_key_on_streams(&headers)?;
+        return Ok(stream(state, job).await?.into_response());
     }
-    idempotent(&state, &tenant, &headers, "rlm", &body_hash, async {
-        let result = execute(&state, job(None)).await?;
-        Ok((StatusCode::OK, result.to_json()))
+    let run_state = state.clone();
+    idempotent(&state, &tenant, &headers, &route, &body_hash, async move {
+        let result = admit(&run_state, job).await?.run(&run_state).await?;
+        Ok(Outcome { status: StatusCode::OK, body: result.to_json(), keep: result.is_final() })
     })
     .await
 }
@@ -103,40 +122,56 @@ pub(crate) fn profile_name(state: &AppState, tenant: &TenantState, asked: Option
 /// `iteration_started`, `model_reply`, `code_started`, `code_finished`,
 /// `sub_call_started`, `sub_call_finished`, `usage`, `final_answer`,
 /// `error`, `note`), then `result` with the native response body, or
-/// `failed` with an error body when the run could not start.
-pub(crate) fn stream(
-    state: Arc<AppState>,
-    job: impl FnOnce(Option<EventSink>) -> Job + Send + 'static,
-) -> impl IntoResponse {
+/// `failed` with an error body. The job is admitted first, so a quota or a
+/// bad request is an HTTP error, not an event. Events a slow client has not
+/// read are bounded by count and bytes; past either, later ones are dropped
+/// (and counted in an `events_dropped` event).
+pub(crate) async fn stream(state: Arc<AppState>, mut job: Job) -> Result<impl IntoResponse, ApiError> {
     let keep_alive = state.config.keep_alive;
-    let events = async_stream(EVENT_QUEUE, move |tx| async move {
-        let dropped = Arc::new(AtomicU64::new(0));
-        let sink: EventSink = {
-            let tx = tx.clone();
-            let dropped = dropped.clone();
-            Arc::new(move |event: &Event| {
-                if tx.try_send(sse_of(event)).is_err() {
-                    dropped.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-        };
-        let result = execute(&state, job(Some(sink))).await;
+    let queued = Arc::new(AtomicUsize::new(0));
+    let dropped = Arc::new(AtomicU64::new(0));
+    let (tx, rx) = tokio::sync::mpsc::channel::<(SseEvent, usize)>(EVENT_QUEUE);
+    job.events = Some({
+        let (tx, queued, dropped) = (tx.clone(), queued.clone(), dropped.clone());
+        Arc::new(move |event: &Event| {
+            let (sse, size) = sse_of(event);
+            let fits = queued.fetch_add(size, Ordering::AcqRel) + size <= EVENT_QUEUE_BYTES;
+            if !fits || tx.try_send((sse, size)).is_err() {
+                queued.fetch_sub(size, Ordering::AcqRel);
+                dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    });
+    let admitted = admit(&state, job).await?;
+    let task = tokio::spawn(async move {
+        let result = admitted.run(&state).await;
         let dropped = dropped.load(Ordering::Relaxed);
         if dropped > 0 {
             let data = json!({"event": "events_dropped", "count": dropped});
-            let _ = tx.send(SseEvent::default().event("events_dropped").data(data.to_string())).await;
+            let _ = tx.send((SseEvent::default().event("events_dropped").data(data.to_string()), 0)).await;
         }
         let last = match result {
             Ok(result) => SseEvent::default().event("result").data(result.to_json().to_string()),
             Err(e) => SseEvent::default().event("failed").data(e.body().to_string()),
         };
-        let _ = tx.send(last).await;
+        let _ = tx.send((last, 0)).await;
     });
-    Sse::new(events).keep_alive(KeepAlive::new().interval(keep_alive))
+    let guard = super::openai::AbortOnDrop(task);
+    let events = futures::stream::unfold((rx, guard, queued), |(mut rx, guard, queued)| async move {
+        let (event, size) = rx.recv().await?;
+        queued.fetch_sub(size, Ordering::AcqRel);
+        Some((Ok::<_, std::convert::Infallible>(event), (rx, guard, queued)))
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(keep_alive)))
 }
 
-fn sse_of(event: &Event) -> SseEvent {
-    let data = serde_json::to_value(event).unwrap_or_default();
-    let name = data.get("event").and_then(|e| e.as_str()).unwrap_or("event").to_owned();
-    SseEvent::default().event(name).data(data.to_string())
+/// An event as SSE, with its size in bytes.
+fn sse_of(event: &Event) -> (SseEvent, usize) {
+    let data = serde_json::to_string(event).unwrap_or_default();
+    let name = match serde_json::to_value(&event.kind) {
+        Ok(Value::Object(map)) => map.get("event").and_then(Value::as_str).unwrap_or("event").to_owned(),
+        _ => "event".to_owned(),
+    };
+    let size = data.len();
+    (SseEvent::default().event(name).data(data), size)
 }

@@ -8,23 +8,29 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use rlm_core::{Context, JsonText};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiJson, idempotent, request_id};
+use super::{ApiJson, Outcome, idempotent, no_key_on_streams, request_id};
 use crate::config::RunLimits;
 use crate::error::ApiError;
-use crate::run::{Job, RunResult, execute};
+use crate::run::{Admitted, Job, RunResult, admit};
 use crate::state::{AppState, Authed};
+
+/// Most messages in one request, and most parts in one message: lists are
+/// refused past these while they are read, so a body of empty objects
+/// cannot make the server allocate many times its size.
+const MAX_MESSAGES: usize = 10_000;
+const MAX_PARTS: usize = 1_000;
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct ChatRequest {
     model: String,
-    messages: Vec<ChatMessage>,
+    messages: Bounded<ChatMessage, MAX_MESSAGES>,
     #[serde(default)]
     stream: bool,
     stream_options: Option<StreamOptions>,
@@ -35,7 +41,82 @@ pub(crate) struct ChatRequest {
 struct ChatMessage {
     role: String,
     #[serde(default)]
-    content: Option<Value>,
+    content: Option<Content>,
+}
+
+/// A message's content: a string, or a list of parts whose text parts are
+/// joined (other parts, such as images, are left out).
+#[derive(Debug, Default)]
+struct Content(String);
+
+impl<'de> Deserialize<'de> for Content {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Content;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or a list of content parts")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Content, E> {
+                Ok(Content(v.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Content, E> {
+                Ok(Content(v))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Content, E> {
+                Ok(Content::default())
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Content, A::Error> {
+                let mut text = String::new();
+                let mut n = 0;
+                while let Some(part) = seq.next_element::<Part>()? {
+                    n += 1;
+                    if n > MAX_PARTS {
+                        return Err(serde::de::Error::custom(format!("a message may have at most {MAX_PARTS} parts")));
+                    }
+                    if let Some(t) = part.text {
+                        text.push_str(&t);
+                    }
+                }
+                Ok(Content(text))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// One content part; only its text is kept.
+#[derive(Debug, Deserialize)]
+struct Part {
+    #[serde(default)]
+    text: Option<String>,
+}
+
+/// A list refused past `N` elements while it is read.
+#[derive(Debug)]
+pub(crate) struct Bounded<T, const N: usize>(pub(crate) Vec<T>);
+
+impl<'de, T: Deserialize<'de>, const N: usize> Deserialize<'de> for Bounded<T, N> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<T, const N: usize>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>, const N: usize> serde::de::Visitor<'de> for Visitor<T, N> {
+            type Value = Bounded<T, N>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "a list of at most {N} items")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Bounded<T, N>, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    if items.len() == N {
+                        return Err(serde::de::Error::custom(format!("a list of more than {N} items")));
+                    }
+                    items.push(item);
+                }
+                Ok(Bounded(items))
+            }
+        }
+        deserializer.deserialize_seq(Visitor::<T, N>(std::marker::PhantomData))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -53,27 +134,25 @@ struct Extension {
     limits: RunLimits,
 }
 
-fn text_of(content: &Option<Value>) -> String {
-    match content {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(parts)) => parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect(),
-        _ => String::new(),
-    }
+fn text_of(content: &Option<Content>) -> String {
+    content.as_ref().map(|c| c.0.clone()).unwrap_or_default()
 }
 
 /// The context and query of a message list.
 fn context_and_query(request: &ChatRequest) -> Result<(Context, String), ApiError> {
     let last_user = request
         .messages
+        .0
         .iter()
         .rposition(|m| m.role == "user")
         .ok_or_else(|| ApiError::bad_request("`messages` needs a user message: the last one is the query"))?;
-    let query = text_of(&request.messages[last_user].content);
+    let query = text_of(&request.messages.0[last_user].content);
     if let Some(context) = request.rlm.as_ref().and_then(|e| e.context.clone()) {
         return Ok((Context::from(context), query));
     }
     let others: Vec<Value> = request
         .messages
+        .0
         .iter()
         .enumerate()
         .filter(|(i, _)| *i != last_user)
@@ -93,23 +172,30 @@ pub(crate) async fn chat_completions(
     let (context, query) = context_and_query(&request)?;
     let limits = request.rlm.as_ref().map(|e| e.limits.clone()).unwrap_or_default();
     let model = request.model.clone();
-    let job = |events| Job {
+    let job = Job {
         tenant: tenant.clone(),
-        profile: profile.clone(),
-        contexts: vec![context.clone()],
-        query: query.clone(),
-        limits: limits.clone(),
+        profile,
+        contexts: vec![context],
+        query,
+        limits,
         request_id: request_id(&headers),
-        events,
+        events: None,
         session: None,
     };
     if request.stream {
+        no_key_on_streams(&headers)?;
         let include_usage = request.stream_options.as_ref().is_some_and(|o| o.include_usage);
-        return Ok(stream(state, job(None), model, include_usage).into_response());
+        let admitted = admit(&state, job).await?;
+        return Ok(stream(state, admitted, model, include_usage).into_response());
     }
-    idempotent(&state, &tenant, &headers, "chat", &body_hash, async {
-        let result = execute(&state, job(None)).await?;
-        Ok((axum::http::StatusCode::OK, completion_body(&result, &model)))
+    let run_state = state.clone();
+    idempotent(&state, &tenant, &headers, "chat", &body_hash, async move {
+        let result = admit(&run_state, job).await?.run(&run_state).await?;
+        if result.upstream_failed() {
+            let message = result.error.as_ref().map_or_else(String::new, |(_, m)| m.clone());
+            return Err(ApiError::upstream(message));
+        }
+        Ok(Outcome { status: StatusCode::OK, body: completion_body(&result, &model), keep: result.is_final() })
     })
     .await
 }
@@ -157,7 +243,7 @@ fn completion_body(result: &RunResult, model: &str) -> Value {
 /// Streams OpenAI-style chunks: the role first, keep-alive comments while
 /// the run works, then the answer, the finish reason, the usage (when asked
 /// for) and `[DONE]`. A client that disconnects cancels the run.
-fn stream(state: Arc<AppState>, job: Job, model: String, include_usage: bool) -> impl IntoResponse {
+fn stream(state: Arc<AppState>, admitted: Admitted, model: String, include_usage: bool) -> impl IntoResponse {
     let keep_alive = state.config.keep_alive;
     let id = format!("chatcmpl-{}", crate::config::random_hex(12));
     let created = created();
@@ -169,7 +255,7 @@ fn stream(state: Arc<AppState>, job: Job, model: String, include_usage: bool) ->
         let _ = tx
             .send(SseEvent::default().data(chunk(json!({"role": "assistant", "content": ""}), None).to_string()))
             .await;
-        let result = execute(&state, job).await;
+        let result = admitted.run(&state).await;
         match result {
             Ok(result) => {
                 let (content, finish) = answer_and_finish(&result);
@@ -212,7 +298,8 @@ where
     })
 }
 
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+/// Aborts a task when dropped: the stream that owns it went away.
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

@@ -17,10 +17,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::native::profile_name;
-use super::{ApiJson, idempotent, request_id};
+use super::{ApiJson, request_id};
 use crate::config::{RunLimits, random_hex};
 use crate::error::ApiError;
-use crate::run::{Job, check_context_size, execute, now_rfc3339, session_record};
+use crate::run::{Job, check_size, now_rfc3339, session_record};
 use crate::state::{AppState, Authed, SessionEntry, TenantState};
 
 #[derive(Debug, Deserialize)]
@@ -55,11 +55,10 @@ pub(crate) async fn create(
     }
     let profile = state.profile(&tenant, &profile_name(&state, &tenant, request.profile.as_deref())?)?;
     let context = request.context.map(Context::from).unwrap_or_default();
-    check_context_size(&tenant, std::slice::from_ref(&context))?;
+    check_size(&tenant, std::slice::from_ref(&context), "")?;
     let live = tenant.sessions.fetch_add(1, Ordering::Relaxed) + 1;
-    if let Some(max) = tenant.config.max_live_sessions
-        && live > max
-    {
+    let max = tenant.max_sessions();
+    if live > max {
         tenant.sessions.fetch_sub(1, Ordering::Relaxed);
         return Err(ApiError::quota(
             "live_sessions",
@@ -76,11 +75,12 @@ pub(crate) async fn create(
         created_at: now_rfc3339(),
         last_used: std::sync::Mutex::new(Instant::now()),
         queries: std::sync::atomic::AtomicU64::new(0),
+        cancel: state.cancel_all.child_token(),
     });
     if let Err(e) = state.store.put_session(session_record(&state, &entry)).await {
         return Err(ApiError::internal(&e));
     }
-    let body = describe(&state, &entry, None);
+    let body = describe(&state, &entry, entry.session.try_lock().ok().as_deref());
     insert(&state, entry);
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
@@ -116,21 +116,18 @@ pub(crate) async fn completions(
     ApiJson(request, body_hash): ApiJson<SessionQuery>,
 ) -> Result<Response, ApiError> {
     let entry = live(&state, &tenant, &id).await?;
-    let job = {
-        let (tenant, request_id) = (tenant.clone(), request_id(&headers));
-        let limits = request.limits.clamped(&entry.limits);
-        let (query, profile, session) = (request.query.clone(), entry.profile.clone(), Some(entry.clone()));
-        move |events| Job { tenant, profile, contexts: Vec::new(), query, limits, request_id, events, session }
+    let job = Job {
+        tenant: tenant.clone(),
+        profile: entry.profile.clone(),
+        contexts: Vec::new(),
+        query: request.query,
+        limits: request.limits.clamped(&entry.limits),
+        request_id: request_id(&headers),
+        events: None,
+        session: Some(entry),
     };
-    if request.stream {
-        return Ok(super::native::stream(state.clone(), job).into_response());
-    }
     let route = format!("session {id}");
-    idempotent(&state, &tenant, &headers, &route, &body_hash, async {
-        let result = execute(&state, job(None)).await?;
-        Ok((StatusCode::OK, result.to_json()))
-    })
-    .await
+    super::native::respond(state, tenant, headers, body_hash, job, request.stream, route).await
 }
 
 /// A tenant's live session on this replica, or a 404 that says what became
@@ -191,8 +188,10 @@ fn insert(state: &AppState, entry: Arc<SessionEntry>) {
     state.metrics.live_sessions.set(sessions.len() as i64);
 }
 
-/// Takes a session out of the replica and records why.
+/// Takes a session out of the replica (cancelling a query running in it)
+/// and records why.
 pub(crate) async fn end(state: &AppState, entry: &SessionEntry, why: &str) {
+    entry.cancel.cancel();
     {
         let mut sessions = state.sessions.lock().unwrap();
         sessions.remove(&entry.id);
