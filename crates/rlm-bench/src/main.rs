@@ -16,6 +16,7 @@ mod engine;
 mod python;
 mod rlms;
 mod sandbox;
+mod serve;
 mod stats;
 
 use stats::{Row, print_table};
@@ -25,13 +26,13 @@ use stats::{Row, print_table};
 struct Args {
     #[command(subcommand)]
     bench: Bench,
-    /// Repetitions of each measurement (the spawn and memory figures use
-    /// their own counts).
+    /// Repetitions of each measurement (the spawn, memory and serve figures
+    /// use their own counts).
     #[arg(long, global = true, default_value_t = 5)]
     runs: usize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 enum Bench {
     /// Every figure below, in order.
     All,
@@ -49,6 +50,10 @@ enum Bench {
     Interp,
     /// 7: side by side with the official `rlms` package.
     Rlms,
+    /// 8: the service: 1,000 concurrent completions from 100 tenants over
+    /// loopback HTTP; latency, throughput, peak RSS, and a check that nothing
+    /// is lost and the ledger adds up (exits non-zero if it does not).
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -87,7 +92,24 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if all || args.bench == Bench::Rlms {
         rows.extend(rlms::side_by_side(&runtime, Duration::from_millis(10), runs).await?);
     }
+    let mut problems = Vec::new();
+    let serve_args = match &args.bench {
+        Bench::Serve(serve_args) => Some(serve_args.clone()),
+        Bench::All => Some(serve::ServeArgs::default()),
+        _ => None,
+    };
+    if let Some(serve_args) = serve_args {
+        let report = serve::burst(&runtime, &serve_args).await?;
+        rows.extend(report.rows);
+        problems = report.problems;
+    }
     print_table(&rows);
+    if !problems.is_empty() {
+        for problem in problems.iter().take(20) {
+            eprintln!("{problem}");
+        }
+        anyhow::bail!("the service lost or miscounted requests: {} problems", problems.len());
+    }
     Ok(())
 }
 

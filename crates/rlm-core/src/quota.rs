@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::repl::ReplError;
 
@@ -34,6 +34,9 @@ struct Inner {
     max_memory: usize,
     memory: AtomicUsize,
     wait_ms: AtomicU64,
+    /// Woken whenever memory is given back here or below (every release
+    /// reaches the top quota), for [`SandboxQuota::reserve`].
+    freed: Notify,
     /// A quota this one counts against too (a service's, above a tenant's).
     parent: Option<SandboxQuota>,
 }
@@ -49,6 +52,7 @@ impl SandboxQuota {
                 max_memory: max_memory_bytes,
                 memory: AtomicUsize::new(0),
                 wait_ms: AtomicU64::new(DEFAULT_QUOTA_WAIT.as_millis() as u64),
+                freed: Notify::new(),
                 parent: None,
             }),
         }
@@ -113,6 +117,32 @@ impl SandboxQuota {
         Ok(LivePermit { _permit: own, _parent: parent })
     }
 
+    /// Charges `bytes` of memory (to the parent too), waiting up to the
+    /// quota's wait for other sandboxes to give memory back: what a new
+    /// sandbox needs to start, so that a full quota delays a start instead
+    /// of failing it.
+    pub async fn reserve(&self, bytes: usize) -> Result<(), ReplError> {
+        let wait = Duration::from_millis(self.inner.wait_ms.load(Ordering::Relaxed));
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut top = self;
+        while let Some(parent) = &top.inner.parent {
+            top = parent;
+        }
+        loop {
+            let freed = top.inner.freed.notified();
+            tokio::pin!(freed);
+            // Registered before the attempt, so a release between the two
+            // is not missed.
+            freed.as_mut().enable();
+            if self.try_grow(bytes) {
+                return Ok(());
+            }
+            if tokio::time::timeout_at(deadline, freed).await.is_err() {
+                return Err(ReplError::Capacity { waited: wait, what: "the cap on sandbox memory" });
+            }
+        }
+    }
+
     /// Charges `bytes` more memory (to the parent too); `false` (and
     /// nothing charged) when that would pass either budget.
     pub fn try_grow(&self, bytes: usize) -> bool {
@@ -134,9 +164,13 @@ impl SandboxQuota {
 
     /// Gives back `bytes` of memory (to the parent too).
     pub fn release(&self, bytes: usize) {
+        if bytes == 0 {
+            return;
+        }
         self.inner.memory.fetch_sub(bytes, Ordering::AcqRel);
-        if let Some(parent) = &self.inner.parent {
-            parent.release(bytes);
+        match &self.inner.parent {
+            Some(parent) => parent.release(bytes),
+            None => self.inner.freed.notify_waiters(),
         }
     }
 }
@@ -179,6 +213,25 @@ mod tests {
         assert_eq!(service.memory_used(), 30);
         drop(_one);
         assert_eq!(service.live(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_reservation_waits_for_memory_given_back_anywhere_below_the_top() {
+        let service = SandboxQuota::new(4, 100).with_wait(Duration::from_secs(5));
+        let a = SandboxQuota::within(&service, 4, 100).with_wait(Duration::from_secs(5));
+        let b = SandboxQuota::within(&service, 4, 100).with_wait(Duration::from_millis(50));
+        a.reserve(80).await.unwrap();
+        assert!(matches!(b.reserve(40).await, Err(ReplError::Capacity { .. })), "times out");
+        let b = b.with_wait(Duration::from_secs(5));
+        let waiting = tokio::spawn({
+            let b = b.clone();
+            async move { b.reserve(40).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished());
+        a.release(80);
+        waiting.await.unwrap().unwrap();
+        assert_eq!((service.memory_used(), b.memory_used()), (40, 40));
     }
 
     #[tokio::test]

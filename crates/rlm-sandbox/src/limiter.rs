@@ -13,7 +13,11 @@ const MAX_TABLE_ELEMENTS: usize = 1_000_000;
 pub(crate) struct MemoryLimiter {
     cap: usize,
     quota: Option<SandboxQuota>,
+    /// Memory charged to the quota, in use.
     charged: usize,
+    /// Memory reserved in the quota before the sandbox started, for its
+    /// first growths.
+    prepaid: usize,
     /// A growth was refused during the current guest call.
     pub(crate) denied: bool,
     /// It was refused by the quota rather than by the sandbox's own cap.
@@ -21,8 +25,15 @@ pub(crate) struct MemoryLimiter {
 }
 
 impl MemoryLimiter {
-    pub(crate) fn new(cap: usize, quota: Option<SandboxQuota>) -> Self {
-        MemoryLimiter { cap, quota, charged: 0, denied: false, quota_denied: false }
+    /// A limiter at `cap`, charging `quota`, where `prepaid` bytes are
+    /// already reserved.
+    pub(crate) fn new(cap: usize, quota: Option<SandboxQuota>, prepaid: usize) -> Self {
+        MemoryLimiter { cap, quota, charged: 0, prepaid, denied: false, quota_denied: false }
+    }
+
+    /// Memory charged to the quota so far.
+    pub(crate) fn charged(&self) -> usize {
+        self.charged
     }
 
     pub(crate) fn reset_facts(&mut self) {
@@ -39,11 +50,13 @@ impl ResourceLimiter for MemoryLimiter {
         }
         let delta = desired.saturating_sub(current);
         if let Some(quota) = &self.quota {
-            if !quota.try_grow(delta) {
+            let prepaid = delta.min(self.prepaid);
+            if !quota.try_grow(delta - prepaid) {
                 self.denied = true;
                 self.quota_denied = true;
                 return Ok(false);
             }
+            self.prepaid -= prepaid;
             self.charged += delta;
         }
         Ok(true)
@@ -57,7 +70,7 @@ impl ResourceLimiter for MemoryLimiter {
 impl Drop for MemoryLimiter {
     fn drop(&mut self) {
         if let Some(quota) = &self.quota {
-            quota.release(self.charged);
+            quota.release(self.charged + self.prepaid);
         }
     }
 }

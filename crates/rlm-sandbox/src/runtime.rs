@@ -6,7 +6,7 @@ use std::fs;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use futures::future::BoxFuture;
 use rlm_core::{CallHandler, Limits, MAX_MEMORY_BYTES, Repl, ReplError, ReplFactory, SpawnOptions};
@@ -87,7 +87,8 @@ impl Runtime {
         let stop_ticker = Arc::new(AtomicBool::new(false));
         spawn_ticker(engine.clone(), stop_ticker.clone());
         let slots = pooled.map(|n| (n, Arc::new(Semaphore::new(n as usize))));
-        let template = Arc::new(Template { engine, pre, fuel_metering: config.fuel_metering });
+        let template =
+            Arc::new(Template { engine, pre, fuel_metering: config.fuel_metering, start_memory: AtomicUsize::new(0) });
         Ok(Runtime { inner: Arc::new(Inner { template, config, stop_ticker, slots }) })
     }
 

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
@@ -50,6 +51,10 @@ pub(crate) struct Template {
     pub(crate) engine: wasmtime::Engine,
     pub(crate) pre: bindings::SandboxPre<HostState>,
     pub(crate) fuel_metering: bool,
+    /// Linear memory a fresh instance holds, learnt from the first ones:
+    /// reserved in the quota before a start, so a full quota makes a start
+    /// wait rather than fail.
+    pub(crate) start_memory: AtomicUsize,
 }
 
 impl fmt::Debug for Sandbox {
@@ -86,7 +91,21 @@ impl Sandbox {
             None => None,
         };
         let slot = slot.await?;
-        let instance = instantiate(&template, &options).await?;
+        let prepaid = match &options.quota {
+            Some(quota) => {
+                let bytes = template.start_memory.load(Ordering::Relaxed);
+                quota.reserve(bytes).await.map_err(|e| match e {
+                    ReplError::Capacity { waited, what } => Error::Capacity { waited, what },
+                    other => Error::Instantiate(other.into()),
+                })?;
+                bytes
+            }
+            None => 0,
+        };
+        let instance = instantiate(&template, &options, prepaid).await?;
+        if options.quota.is_some() {
+            template.start_memory.fetch_max(instance.store.data().memory.charged(), Ordering::Relaxed);
+        }
         Ok(Sandbox {
             template,
             options,
@@ -387,7 +406,7 @@ impl Sandbox {
         if self.instance.is_some() {
             return Ok(false);
         }
-        self.instance = Some(instantiate(&self.template, &self.options).await?);
+        self.instance = Some(instantiate(&self.template, &self.options, 0).await?);
         for (index, context) in self.contexts.clone().iter().enumerate() {
             self.push_context(index as u32, context).await?;
         }
@@ -400,9 +419,9 @@ impl Sandbox {
     }
 }
 
-async fn instantiate(template: &Template, options: &SpawnOptions) -> Result<Instance> {
+async fn instantiate(template: &Template, options: &SpawnOptions, prepaid: usize) -> Result<Instance> {
     let limits = &options.limits;
-    let state = HostState::new(limits.clone(), options.handler.clone(), options.quota.clone());
+    let state = HostState::new(limits.clone(), options.handler.clone(), options.quota.clone(), prepaid);
     let mut store = Store::new(&template.engine, state);
     store.limiter(|s| &mut s.memory);
     store.epoch_deadline_callback(|ctx| {

@@ -34,7 +34,14 @@ pub(crate) struct HostState {
 }
 
 impl HostState {
-    pub(crate) fn new(limits: Limits, handler: Arc<dyn CallHandler>, quota: Option<SandboxQuota>) -> Self {
+    /// The state of a new sandbox; `prepaid` bytes of its memory are
+    /// already reserved in `quota`.
+    pub(crate) fn new(
+        limits: Limits,
+        handler: Arc<dyn CallHandler>,
+        quota: Option<SandboxQuota>,
+        prepaid: usize,
+    ) -> Self {
         // Start closed: no preopens, no env, no args, stdin closed, no
         // sockets and no name lookups. Clocks and randomness stay. `sys.stdout`
         // reaches the host through `write-output`; raw writes to fd 1 and 2
@@ -50,7 +57,7 @@ impl HostState {
         HostState {
             wasi,
             table: ResourceTable::new(),
-            memory: MemoryLimiter::new(limits.memory_bytes, quota),
+            memory: MemoryLimiter::new(limits.memory_bytes, quota, prepaid),
             call: CallState::new(Instant::now() + limits.timeout, false),
             output,
             handler,
