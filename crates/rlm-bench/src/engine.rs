@@ -122,3 +122,51 @@ pub async fn overhead(runtime: &Runtime, runs: usize) -> anyhow::Result<Vec<Row>
             .note(format!("median of {runs}")),
     ])
 }
+
+/// Figure 9: SRLM candidate search. A 3-iteration root run at `latency`,
+/// once as a plain run (K = 1) and once with K = 4 candidates all running at
+/// once (`--candidate-parallel 4`, early stop off, so every candidate runs
+/// to its end): the wall-time ratio is what the search costs in latency.
+pub async fn candidates(runtime: &Runtime, latency: Duration, runs: usize) -> anyhow::Result<Vec<Row>> {
+    let mock = MockLlm::builder()
+        .latency(latency)
+        .responder(|r| match assistant_turns(r) {
+            0 => repl("n = len(context)\nprint(n)"),
+            1 => repl("words = context.split()\nprint(len(words))"),
+            _ => repl("FINAL(len(words))"),
+        })
+        .start();
+    let model: Arc<dyn Model> = Arc::new(client(&mock)?);
+    let context = "one two three four";
+    let mut rows = Vec::new();
+    let mut medians = Vec::new();
+    for k in [1u32, 4] {
+        let mut search = rlm_engine::CandidateSearch::new(k);
+        search.parallel = Some(k as usize);
+        search.early_stop = false;
+        let mut config = rlm_engine::RlmConfig::default();
+        config.candidates = search;
+        let rlm = Rlm::builder().sandboxes(Arc::new(runtime.clone())).root(model.clone()).config(config).build()?;
+        rlm.completion(context, "warm up").await?;
+        let mut times = Vec::new();
+        for _ in 0..runs {
+            let done = rlm.completion(context, "count the words").await?;
+            anyhow::ensure!(done.answer == Some(serde_json::json!(4).into()), "unexpected answer {:?}", done.answer);
+            let ran = done.candidates.as_ref().map_or(1, |c| c.candidates.len());
+            anyhow::ensure!(ran == k as usize, "{ran} candidates ran, not {k}");
+            times.push(done.elapsed);
+        }
+        medians.push(Samples::from_durations(&times).median());
+    }
+    let ratio = medians[1] / medians[0];
+    rows.push(
+        Row::new(
+            "9",
+            format!("candidates: K = 4 (parallel 4) vs K = 1, {} ms latency", latency.as_millis()),
+            format!("{} vs {} = {ratio:.2}x", ms(medians[1]), ms(medians[0])),
+        )
+        .target("< 1.3x")
+        .note(format!("3-iteration root run, no early stop; median of {runs}")),
+    );
+    Ok(rows)
+}

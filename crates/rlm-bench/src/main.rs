@@ -54,10 +54,17 @@ enum Bench {
     /// loopback HTTP; latency, throughput, peak RSS, and a check that nothing
     /// is lost and the ledger adds up (exits non-zero if it does not).
     Serve(serve::ServeArgs),
+    /// 9: SRLM candidate search, K = 4 against K = 1 at 50 ms latency.
+    Candidates,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // `RUST_LOG=warn` shows what the engine and the service log (the
+    // figures stay on stdout).
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(run(args))
 }
@@ -91,6 +98,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     if all || args.bench == Bench::Rlms {
         rows.extend(rlms::side_by_side(&runtime, Duration::from_millis(10), runs).await?);
+    }
+    if all || args.bench == Bench::Candidates {
+        rows.extend(engine::candidates(&runtime, Duration::from_millis(50), runs).await?);
     }
     let mut problems = Vec::new();
     let serve_args = match &args.bench {
