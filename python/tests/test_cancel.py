@@ -60,3 +60,27 @@ def test_cancelling_the_task_cancels_the_run(mock):
     count = len(server.requests)
     time.sleep(0.3)
     assert len(server.requests) == count == 1
+
+
+def test_leaving_a_stream_early_cancels_the_run(mock):
+    server = mock(responder=lambda r: repl("print(1)"))
+    for event in rlm_for(server, max_iterations=1000).stream("c"):
+        if event.kind == "code_finished":
+            break
+    count = len(server.requests)
+    time.sleep(0.3)
+    assert len(server.requests) <= count + 1
+
+
+def test_an_exception_in_a_callback_cancels_the_run_and_propagates(mock):
+    server = mock(responder=lambda r: repl("print(1)"))
+
+    def stop(event):
+        if event.kind == "code_finished":
+            raise LookupError("stop here")
+
+    with pytest.raises(LookupError, match="stop here"):
+        rlm_for(server, on_event=stop, max_iterations=1000).completion("c")
+    count = len(server.requests)
+    time.sleep(0.3)
+    assert len(server.requests) == count

@@ -6,17 +6,17 @@
 //! the bridge has few conversions and the Python side owns every default
 //! and every name users see.
 //!
-//! - [`Engine`](engine::Engine) holds the models, settings and tools of an
-//!   RLM and starts completions; [`Session`](engine::Session) is a
+//! - `Engine` holds the models, settings and tools of an
+//!   RLM and starts completions; `Session` is a
 //!   persistent REPL and conversation (`persistent=True`).
-//! - [`Run`](channel::Run) is a started completion (or a sandbox cell): the
+//! - `Run` is a started completion (or a sandbox cell): the
 //!   engine runs on a tokio runtime in the background, and the caller's
 //!   thread waits for its messages (events, host-tool calls, the result)
 //!   with the GIL released, checking for signals, so Ctrl-C cancels it.
 //!   Host tools run in Python: a tool call is a message the Python side
 //!   answers with `Run.tool_result`.
-//! - [`Sandbox`](sandbox::Sandbox) runs cells in one sandbox without a model.
-//! - [`MockServer`](mock::MockServer) is the mock OpenAI/Anthropic server of
+//! - `Sandbox` runs cells in one sandbox without a model.
+//! - `MockServer` is the mock OpenAI/Anthropic server of
 //!   `rlm-test-support`, for tests.
 //!
 //! ```text

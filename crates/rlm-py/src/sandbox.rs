@@ -89,7 +89,7 @@ impl Sandbox {
 
     fn block_on<T: Send>(&self, py: Python<'_>, work: impl Future<Output = Result<T, String>> + Send) -> PyResult<T> {
         let rt = runtime::tokio()?;
-        py.detach(|| rt.block_on(work)).map_err(|message| pyo3::exceptions::PyRuntimeError::new_err(message))
+        py.detach(|| rt.block_on(work)).map_err(pyo3::exceptions::PyRuntimeError::new_err)
     }
 }
 
