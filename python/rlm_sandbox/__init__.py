@@ -11,7 +11,12 @@ Rust engine.
   ``testing.MockServer`` for offline tests.
 """
 
+import json as _json
+from typing import Any as _Any
+from typing import Dict as _Dict
+
 from ._native import __version__, warm_up
+from ._native import defaults as _native_defaults
 from .errors import (
     BudgetError,
     BudgetExceededError,
@@ -34,7 +39,15 @@ from .run import IterationEvent, RLMResult, run
 from .sandbox import CellError, CellResult, Sandbox
 from .types import ModelUsageSummary, RLMChatCompletion, UsageSummary
 
+
+
+def defaults() -> _Dict[str, _Any]:
+    """The engine's and the sandbox's defaults (``fuel``, ``memory_mb``,
+    ``cell_timeout``, ``max_concurrency``, ...), as the native layer has them."""
+    return _json.loads(_native_defaults())
+
 __all__ = [
+    "defaults",
     "RLM",
     "CompletionStream",
     "RLMChatCompletion",

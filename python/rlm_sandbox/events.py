@@ -15,7 +15,7 @@ import inspect
 import json
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Generator, List, Optional
 
 from . import _native
 
@@ -166,16 +166,25 @@ class Interrupted(Exception):
         self.cause = cause
 
 
+def _result(run: "_native.Run") -> Dict[str, Any]:
+    """The result of a run that has ended."""
+    text = run.result()
+    if text is None:
+        raise RuntimeError("the run has not ended")
+    result: Dict[str, Any] = json.loads(text)
+    return result
+
+
 def _drain(run: "_native.Run") -> Dict[str, Any]:
     """Waits for a cancelled run to end; its tool calls are refused."""
     while not run.finished:
         for kind, payload in run.next_batch(POLL_SECONDS):
             if kind == "tool":
                 run.tool_result(json.loads(payload)["id"], False, "the run was cancelled")
-    return json.loads(run.result())
+    return _result(run)
 
 
-def stream(run: "_native.Run", tools: Optional[Tools] = None) -> Iterator[Event]:
+def stream(run: "_native.Run", tools: Optional[Tools] = None) -> Generator[Event, None, Dict[str, Any]]:
     """Yields the run's events as they come, running its tool calls; the
     generator's return value is the result (JSON-decoded).
 
@@ -194,7 +203,7 @@ def stream(run: "_native.Run", tools: Optional[Tools] = None) -> Iterator[Event]
                 else:
                     run.tool_result(json.loads(payload)["id"], False, "this run has no host tools")
             if not batch and run.finished:
-                return json.loads(run.result())
+                return _result(run)
     except KeyboardInterrupt as e:
         run.cancel()
         raise Interrupted(_drain(run), e) from e
@@ -254,7 +263,7 @@ async def await_run(
                 else:
                     run.tool_result(json.loads(payload)["id"], False, "this run has no host tools")
             if not batch and run.finished:
-                return json.loads(run.result())
+                return _result(run)
     except BaseException:
         run.cancel()
         raise

@@ -401,9 +401,8 @@ class RLM:
     def __enter__(self) -> "RLM":
         return self
 
-    def __exit__(self, *exc: Any) -> bool:
+    def __exit__(self, *exc: Any) -> None:
         self.close()
-        return False
 
     # --- results ------------------------------------------------------------------
 

@@ -127,6 +127,5 @@ class MockServer:
     def __enter__(self) -> "MockServer":
         return self
 
-    def __exit__(self, *exc: Any) -> bool:
+    def __exit__(self, *exc: Any) -> None:
         self.close()
-        return False

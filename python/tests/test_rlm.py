@@ -7,11 +7,9 @@ import json
 import os
 import threading
 
-import pytest
 from conftest import is_root, repl, rlm_for
 
 from rlm_sandbox import RLM, RLMChatCompletion, RLMLogger, UsageSummary
-from rlm_sandbox.testing import MockServer
 
 
 def test_completion_returns_the_rlms_fields(mock):
