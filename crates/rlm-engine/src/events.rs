@@ -14,6 +14,15 @@ use serde::Serialize;
 
 use crate::usage::Usage;
 
+/// Characters of a sub-call's prompt that its `sub_call_started` event
+/// carries.
+pub const PREVIEW_CHARS: usize = 80;
+
+/// The first [`PREVIEW_CHARS`] characters of `text`.
+pub(crate) fn preview(text: &str) -> String {
+    text.chars().take(PREVIEW_CHARS).collect()
+}
+
 /// Receives every event of a completion, from every task of it: keep it
 /// quick (send to a channel, write a line).
 pub type EventSink = Arc<dyn Fn(&Event) + Send + Sync>;
@@ -108,6 +117,9 @@ pub enum EventKind {
         name: String,
         /// The run a sub-RLM runs as.
         child_run: Option<String>,
+        /// The start of the prompt (a sub-RLM's context, a tool's arguments
+        /// as JSON): at most [`PREVIEW_CHARS`] characters.
+        preview: String,
     },
     /// A sub-call finished.
     SubCallFinished {

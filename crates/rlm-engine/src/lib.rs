@@ -57,7 +57,7 @@ pub use config::{
     DEFAULT_MAX_ERROR_STREAK, DEFAULT_MAX_ITERATIONS, DEFAULT_MAX_OUTPUT_CHARS, MAX_CANDIDATES, RlmConfig, RunOptions,
 };
 pub use error::{BuildError, Error, ErrorKind};
-pub use events::{Event, EventKind, EventSink};
+pub use events::{Event, EventKind, EventSink, PREVIEW_CHARS};
 pub use observe::Prompts;
 pub use registry::{DEFAULT_CONTEXT_CHARS, ModelEntry, ModelRegistry};
 pub use request::Request;

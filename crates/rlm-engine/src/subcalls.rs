@@ -10,7 +10,7 @@ use futures::future::{BoxFuture, join_all};
 use rlm_core::{CallHandler, Context, HelperSource, HostCall, JsonText, Message, SamplingOptions, TokenUsage};
 use serde_json::json;
 
-use crate::events::{Emitter, EventKind};
+use crate::events::{Emitter, EventKind, preview};
 use crate::observe::notice;
 use crate::shared::{RunSpec, Shared};
 use crate::tools::ToolCall;
@@ -92,6 +92,7 @@ impl RunCalls {
                     kind: "llm",
                     name: name.clone(),
                     child_run: None,
+                    preview: preview(&prompt),
                 });
                 let prompt_json = JsonText::string(&prompt);
                 let finished = llm(&shared, &name, prompt, prompt_json, depth, &emitter).await;
@@ -108,6 +109,7 @@ impl RunCalls {
                         kind: "llm",
                         name: name.clone(),
                         child_run: None,
+                        preview: preview(context.as_prompt()),
                     });
                     let prompt = context.as_prompt().to_owned();
                     let finished = llm(&shared, &name, prompt, context.to_json(), depth, &emitter).await;
@@ -119,6 +121,7 @@ impl RunCalls {
                     kind: "rlm",
                     name: name.clone(),
                     child_run: Some(child_id.to_string()),
+                    preview: preview(context.as_prompt()),
                 });
                 let child = ChildCall { name, context, max_iterations, system_prompt, helpers, child_id };
                 let finished = sub_rlm(&shared, child, depth, &emitter).await;
@@ -136,6 +139,7 @@ impl RunCalls {
                         kind: "tool",
                         name: name.clone(),
                         child_run: None,
+                        preview: preview(args.as_str()),
                     });
                     let result = match tool {
                         Some(tool) => {
