@@ -103,15 +103,19 @@ impl SandboxQuota {
     }
 
     /// Takes a live slot (and one of the parent's), waiting for them up to
-    /// the quota's wait.
+    /// this quota's wait, in all.
     pub async fn acquire(&self) -> Result<LivePermit, ReplError> {
         let wait = Duration::from_millis(self.inner.wait_ms.load(Ordering::Relaxed));
-        let own = match tokio::time::timeout(wait, self.inner.live.clone().acquire_owned()).await {
+        self.acquire_until(tokio::time::Instant::now() + wait, wait).await
+    }
+
+    async fn acquire_until(&self, deadline: tokio::time::Instant, wait: Duration) -> Result<LivePermit, ReplError> {
+        let own = match tokio::time::timeout_at(deadline, self.inner.live.clone().acquire_owned()).await {
             Ok(Ok(permit)) => permit,
-            _ => return Err(ReplError::Capacity { waited: wait, what: "the run's cap on live sandboxes" }),
+            _ => return Err(ReplError::Capacity { waited: wait, what: "the cap on live sandboxes" }),
         };
         let parent = match &self.inner.parent {
-            Some(parent) => Some(Box::new(Box::pin(parent.acquire()).await?)),
+            Some(parent) => Some(Box::new(Box::pin(parent.acquire_until(deadline, wait)).await?)),
             None => None,
         };
         Ok(LivePermit { _permit: own, _parent: parent })

@@ -465,6 +465,9 @@ impl ServeConfig {
             {
                 return bad(format!("tenant {}: `{hash}` is not a SHA-256 in hex", tenant.name));
             }
+            if tenant.max_sandbox_memory_mb.is_some_and(|mb| mb < 64) {
+                return bad(format!("tenant {}: max_sandbox_memory_mb must be at least 64", tenant.name));
+            }
             if let Some(profile) = tenant.profiles.iter().find(|p| !self.profiles.contains_key(*p)) {
                 return bad(format!("tenant {} names profile `{profile}`, which is not configured", tenant.name));
             }

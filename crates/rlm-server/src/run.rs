@@ -300,7 +300,8 @@ async fn run_task(state: Arc<AppState>, admitted: Admitted, cancel: Cancellation
     if capacity && completion.answer.is_none() {
         return Err(ApiError::quota(
             "sandboxes",
-            "this key has all the sandboxes it may have: end a session or wait for runs to finish",
+            "no sandbox was free in time (this key's sandboxes, or the service's, are all in use): end a session or \
+             retry later",
             Some(Duration::from_secs(5)),
         ));
     }
@@ -378,11 +379,11 @@ async fn record(state: &AppState, tenant: &TenantState, completion: &Completion)
     for attempt in 1..=LEDGER_ATTEMPTS {
         match state.store.record_usage(rows.clone()).await {
             Ok(()) => {
-                state.store_writes_fail.store(false, Ordering::Relaxed);
+                *state.store_write_failed.lock().expect("never poisoned") = None;
                 return;
             }
             Err(e) if attempt == LEDGER_ATTEMPTS => {
-                state.store_writes_fail.store(true, Ordering::Relaxed);
+                *state.store_write_failed.lock().expect("never poisoned") = Some(std::time::Instant::now());
                 tracing::error!(error = %Chain(&e), tenant = tenant.name(), rows = ?rows, "cannot record usage in the ledger");
             }
             Err(e) => {

@@ -168,8 +168,9 @@ pub(crate) struct AppState {
     pub(crate) tasks: tokio_util::task::TaskTracker,
     /// Set once shutdown starts: `/readyz` answers 503, new runs are refused.
     pub(crate) draining: AtomicBool,
-    /// Set while ledger writes fail: `/readyz` answers 503.
-    pub(crate) store_writes_fail: AtomicBool,
+    /// When a ledger write last failed for good (cleared by a success):
+    /// `/readyz` answers 503 for a while after it.
+    pub(crate) store_write_failed: std::sync::Mutex<Option<std::time::Instant>>,
     /// Every tenant's sandboxes count against this too.
     pub(crate) sandboxes: SandboxQuota,
 }
@@ -202,7 +203,7 @@ impl AppState {
             cancel_all: CancellationToken::new(),
             tasks: tokio_util::task::TaskTracker::new(),
             draining: AtomicBool::new(false),
-            store_writes_fail: AtomicBool::new(false),
+            store_write_failed: std::sync::Mutex::new(None),
             sandboxes,
         }
     }

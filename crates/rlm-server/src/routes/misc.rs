@@ -51,13 +51,20 @@ pub(crate) async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// How long after a ledger write failed for good `/readyz` answers 503. Not
+/// for ever: a replica out of rotation gets no runs, so no write would ever
+/// clear it; after this it takes traffic again and a new failure holds it
+/// out again.
+const STORE_FAILURE_HOLD: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// `GET /readyz`: it takes requests (not shutting down), its store answers
-/// and its last ledger write did not fail.
+/// and no ledger write failed for good in the last 30 seconds.
 pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     if state.draining.load(Ordering::Relaxed) {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     }
-    if state.store_writes_fail.load(Ordering::Relaxed) {
+    let failed = *state.store_write_failed.lock().expect("never poisoned");
+    if failed.is_some_and(|at| at.elapsed() < STORE_FAILURE_HOLD) {
         return (StatusCode::SERVICE_UNAVAILABLE, "the store refuses writes\n").into_response();
     }
     match state.store.ping().await {
