@@ -30,6 +30,55 @@ async fn request_metadata_reaches_the_model_clients_and_the_tools() {
     assert_eq!(done.trajectory.run_metadata["tenant"], "acme");
 }
 
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn request_metadata_reaches_the_tracing_spans_of_the_run_and_its_children() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    // This test's runtime is single-threaded, so the thread's default
+    // subscriber sees every task of the run.
+    let _default = tracing::subscriber::set_default(subscriber);
+    let mock = MockLlm::builder()
+        .responder(|r| {
+            if r.system().starts_with("You are the root") {
+                MockReply::text(repl("FINAL(rlm_query('sub task'))"))
+            } else {
+                MockReply::text(repl("FINAL('from the child')"))
+            }
+        })
+        .start();
+    let rlm = rlm_for(&mock).max_depth(1).build().unwrap();
+    let meta = RequestMeta::with_request_id("req-7").tenant("acme");
+    let done = rlm.request("", "q").meta(meta).send().await.unwrap();
+    assert_eq!(answer(&done), json!("from the child"));
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let root = log.lines().find(|l| l.contains("rlm_run{depth=0")).unwrap_or_else(|| panic!("{log}"));
+    assert!(root.contains(r#"tenant="acme""#) && root.contains(r#"request_id="req-7""#), "{root}");
+    let child = log.lines().find(|l| l.contains("rlm_run{depth=1")).unwrap_or_else(|| panic!("{log}"));
+    assert!(log.contains(r#"sub_call{kind="rlm""#), "{log}");
+    assert!(child.contains(r#"tenant="acme""#) && child.contains(r#"request_id="req-7""#), "{child}");
+}
+
 #[tokio::test]
 async fn one_concurrency_limit_can_be_shared_by_completions() {
     let mock = MockLlm::builder()

@@ -58,6 +58,38 @@ async fn a_tool_is_called_from_a_cell_a_gathered_batch_and_a_child() {
 }
 
 #[tokio::test]
+async fn tool_calls_count_toward_the_host_call_cap_and_are_events() {
+    let mock = MockLlm::builder()
+        .script([
+            MockReply::text(repl("a = lookup('ceo')\nb = lookup('cto')\nc = lookup('ceo')")),
+            MockReply::text(repl("FINAL([a, b, 'c' in globals()])")),
+        ])
+        .start();
+    let events: Arc<Mutex<Vec<Event>>> = Arc::default();
+    let sink = {
+        let events = events.clone();
+        Arc::new(move |e: &Event| events.lock().unwrap().push(e.clone()))
+    };
+    let limits = rlm_sandbox::Limits::default().max_host_calls(2);
+    let rlm = rlm_for(&mock).limits(limits).tool(lookup_tool(), ToolScope::Both).build().unwrap();
+    let done = rlm.request("", "q").events(sink).send().await.unwrap();
+    assert_eq!(answer(&done), json!(["Ada", "Ben", false]), "the third call was refused");
+    let block = &done.trajectory.iterations[0].code_blocks[0].result;
+    assert_eq!(block.error.as_ref().map(|e| e.kind), Some(rlm_core::CellErrorKind::HostCallLimit), "{block:?}");
+    let tools: Vec<serde_json::Value> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| serde_json::to_value(e).unwrap())
+        .filter(|v| v["kind"] == "tool")
+        .collect();
+    let started = tools.iter().filter(|v| v["event"] == "sub_call_started").count();
+    let finished = tools.iter().filter(|v| v["event"] == "sub_call_finished").count();
+    assert_eq!((started, finished), (2, 2), "{tools:?}");
+    assert!(tools.iter().all(|v| v["name"] == "lookup"), "{tools:?}");
+}
+
+#[tokio::test]
 async fn tools_can_be_scoped_to_the_root_or_to_sub_rlms() {
     let mock = MockLlm::builder()
         .responder(|r| {
@@ -149,6 +181,42 @@ async fn a_session_keeps_the_repl_and_the_conversation_across_queries() {
     assert_eq!(last.messages().len(), 6, "system, then three user/assistant turns");
     let vars = session.vars().await.unwrap();
     assert!(vars.iter().any(|v| v.name == "totals"));
+}
+
+#[tokio::test]
+async fn dropping_a_session_frees_its_sandbox() {
+    let mock = MockLlm::builder().responder(|_| MockReply::text(repl("FINAL(1)"))).start();
+    let rlm = rlm_for(&mock).build().unwrap();
+    let quota = rlm_core::SandboxQuota::new(1, usize::MAX).with_wait(Duration::from_millis(200));
+    let mut session = rlm.session("");
+    session.request("q").quota(quota.clone()).send().await.unwrap();
+    assert_eq!(quota.live(), 1, "the session keeps its sandbox between queries");
+    let refused = rlm.request("", "q").quota(quota.clone()).send().await;
+    assert!(refused.is_err(), "the one slot is the session's");
+    drop(session);
+    assert_eq!(quota.live(), 0);
+    let done = rlm.request("", "q").quota(quota.clone()).send().await.unwrap();
+    assert_eq!(answer(&done), json!(1));
+}
+
+#[tokio::test]
+async fn session_budgets_cover_all_of_its_queries() {
+    // Every reply bills 15 tokens; the session may use 35 in all.
+    let mock = MockLlm::builder().responder(|_| MockReply::text(repl("FINAL(1)"))).start();
+    let rlm = rlm_for(&mock).build().unwrap();
+    let mut options = SessionOptions::default();
+    options.max_tokens = Some(35);
+    let mut session = rlm.session_with("", options);
+    session.completion("one").await.unwrap();
+    session.completion("two").await.unwrap();
+    // 5 tokens left: the third query's one call crosses the line (a call is
+    // paid for once sent, and its answer kept)...
+    session.completion("three").await.unwrap();
+    // ...and nothing is left for a fourth, which makes no call.
+    let fourth = session.completion("four").await.unwrap_err();
+    assert_eq!(fourth.kind, rlm_engine::ErrorKind::MaxTokens, "{fourth}");
+    assert_eq!(mock.requests().len(), 3);
+    assert_eq!(session.usage().total.tokens(), 45);
 }
 
 #[tokio::test]

@@ -84,6 +84,14 @@ async fn in_place_changes_are_reported() {
     let out = sb.run_cell("big[-1] = 'x'").await.unwrap();
     assert_eq!(names(&out), vec!["big"]);
     assert!(out.elapsed < std::time::Duration::from_secs(1), "{:?}", out.elapsed);
+    // Up to 100,000 items every item's identity is compared: a change in the
+    // middle of a big dict, list or set is seen, and so is a set that kept
+    // its size.
+    sb.run_cell("bd = {i: i for i in range(50_000)}\nbl = list(range(50_000))\nbs = set(range(50_000))").await.unwrap();
+    assert_eq!(names(&sb.run_cell("bd[25_000] = -1").await.unwrap()), vec!["bd"]);
+    assert_eq!(names(&sb.run_cell("bl[25_000] = -1").await.unwrap()), vec!["bl"]);
+    assert_eq!(names(&sb.run_cell("bs.discard(25_000)\nbs.add(-1)").await.unwrap()), vec!["bs"]);
+    assert!(names(&sb.run_cell("print(len(bd), len(bl), len(bs))").await.unwrap()).is_empty());
 }
 
 #[tokio::test]

@@ -130,12 +130,38 @@ async fn patching_json_cannot_forge_an_answer() {
 }
 
 #[tokio::test]
+async fn patching_the_c_json_module_reaches_neither_answers_nor_replies() {
+    let (mut sb, _handler) = recording().await;
+    let patch = "import _json, json.decoder\n\
+                 _json.make_encoder = lambda *a: (lambda v, i: ['\"forged\"'])\n\
+                 _json.make_scanner = None\n\
+                 json.decoder.JSONDecoder.raw_decode = lambda *a, **k: ('forged', 0)\n\
+                 json.decoder.JSONDecoder.decode = lambda *a, **k: 'forged'";
+    assert!(sb.run_cell(patch).await.unwrap().is_ok());
+    let out = sb.run_cell("FINAL({'n': 42})").await.unwrap();
+    assert_eq!(out.final_value.unwrap(), json!({"n": 42}));
+    let out = sb.run_cell("print(llm_query('hi') != 'forged')").await.unwrap();
+    assert_eq!(out.stdout, "True\n", "{out:?}");
+}
+
+#[tokio::test]
 async fn rebinding_the_drivers_functions_does_not_redirect_later_cells() {
     let mut sb = sandbox().await;
     sb.run_cell("FINAL.__globals__['run_cell'] = lambda code: 'ok'\nimport app\napp.state = None").await.unwrap();
     let out = sb.run_cell("1 / 0").await.unwrap();
     assert_eq!(kind(&out), Some(CellErrorKind::Exception), "{out:?}");
     assert!(out.stderr.contains("ZeroDivisionError"));
+    let rebind = "g = FINAL.__globals__\n\
+                  g['_run'] = lambda code: None\n\
+                  g['_restore'] = lambda: None\n\
+                  g['_BUILTINS'] = (('len', lambda x: 0),)\n\
+                  g['format_exception'] = lambda e: ''\n\
+                  import builtins\n\
+                  builtins.len = lambda x: 0";
+    assert!(sb.run_cell(rebind).await.unwrap().is_ok());
+    let out = sb.run_cell("print(len([1, 2]))\n1 / 0").await.unwrap();
+    assert_eq!(out.stdout, "2\n", "the cell ran, with the builtins restored: {out:?}");
+    assert!(out.stderr.contains("ZeroDivisionError"), "{out:?}");
 }
 
 #[tokio::test]

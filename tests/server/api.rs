@@ -126,6 +126,16 @@ async fn a_run_that_stops_says_why() {
     assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
 }
 
+#[tokio::test]
+async fn a_limit_out_of_range_is_a_400_before_a_stream_starts() {
+    let service = Service::start(&config("", "", ""), mock()).await;
+    let body = json!({"query": "<<FINAL(1)>>", "stream": true, "limits": {"max_iterations": 0}});
+    let response = service.post(ALPHA, "/v1/rlm/completions", body).await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("iteration limit"), "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn native_streaming_sends_the_runs_events_then_the_result() {
     let service = Service::start(&config("", "", ""), mock()).await;

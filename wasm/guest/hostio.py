@@ -74,19 +74,23 @@ def _default(value):
     )
 
 
-def _make_encoder():
-    # The arguments of json.encoder.c_make_encoder: markers (circular-reference
-    # check), default, string encoder, indent, key and item separators,
-    # sort_keys, skipkeys, allow_nan.
-    return _json.make_encoder({}, _default, _json.encode_basestring, None, ": ", ", ", False, False, False)
+# Taken now, before model code runs: a later `_json.make_encoder = ...` or
+# `json.decoder.JSONDecoder.raw_decode = ...` in a cell does not reach them.
+_c_make_encoder = _json.make_encoder
+_c_make_scanner = _json.make_scanner
+_encode_basestring = _json.encode_basestring
 
 
-def to_json(value):
+def to_json(value, _make=_c_make_encoder, _strings=_encode_basestring, _default=_default):
     """`value` as JSON text. Raises `NotRepresentable` (a `TypeError`) or
     `ValueError` for what JSON cannot hold: other types, NaN, integers too
     long to print, circular references."""
+    # The arguments of json.encoder.c_make_encoder: markers (circular-reference
+    # check), default, string encoder, indent, key and item separators,
+    # sort_keys, skipkeys, allow_nan.
+    encoder = _make({}, _default, _strings, None, ": ", ", ", False, False, False)
     try:
-        chunks = _make_encoder()(value, 0)
+        chunks = encoder(value, 0)
     except RecursionError:
         raise ValueError("the value nests too deeply to be represented as JSON") from None
     return "".join(chunks)
@@ -95,8 +99,22 @@ def to_json(value):
 def _build_loads():
     import json.decoder
 
-    decoder = json.decoder.JSONDecoder()
-    return decoder.decode
+    # The C scanner copies its settings (hooks, number parsers) from the
+    # decoder when made, so it never looks them up again.
+    scan = _c_make_scanner(json.decoder.JSONDecoder())
+    skip = json.decoder.WHITESPACE.match
+
+    def from_json(text, _scan=scan, _skip=skip, _len=len):
+        """The value of JSON `text` (from the host: always valid JSON)."""
+        try:
+            value, end = _scan(text, _skip(text, 0).end())
+        except StopIteration:
+            raise ValueError("the host sent text that is not JSON") from None
+        if _skip(text, end).end() != _len(text):
+            raise ValueError("the host sent text that is not JSON")
+        return value
+
+    return from_json
 
 
 from_json = _build_loads()

@@ -14,6 +14,7 @@ import ast
 import builtins
 import gc
 import inspect
+import itertools
 import linecache
 import reprlib
 import sys
@@ -159,7 +160,13 @@ def user_vars():
 # --- before and after a cell -----------------------------------------------------
 
 
-def _restore():
+# The driver's functions take what they rely on as defaults, bound when they
+# are defined: rebinding a module global (`FINAL.__globals__['_run'] = ...`)
+# does not redirect them. (Model code can still rewrite the defaults
+# themselves; see "What is not a guarantee" in docs/security.md.)
+
+
+def _restore(_builtins=_BUILTINS, _builtin_names=_BUILTIN_NAMES, _state=_state):
     ns = _state.ns
     for name, value in _state.scaffold.items():
         if ns.get(name, _MISSING) is not value:
@@ -177,11 +184,11 @@ def _restore():
         # them would write a reference count into ~150 snapshot objects.
         return
     current = vars(builtins)
-    for name, value in _BUILTINS:
+    for name, value in _builtins:
         if current.get(name, _MISSING) is not value:
             current[name] = value
-    if _len(current) != _len(_BUILTINS):
-        for name in [n for n in current if n not in _BUILTIN_NAMES]:
+    if _len(current) != _len(_builtins):
+        for name in [n for n in current if n not in _builtin_names]:
             del current[name]
 
 
@@ -205,31 +212,45 @@ def _collect():
 
 # --- what a cell changed --------------------------------------------------------------
 
-# Containers longer than this are fingerprinted by their length and a sample
-# of their items, so the check stays cheap for huge values.
-_FULL_FINGERPRINT = 2000
-_SAMPLE = 64
+# Containers up to this many items are fingerprinted by the identity of
+# every item (a hash of their ids: a few milliseconds for the largest); longer
+# ones by their length and a sample of items, so the check stays bounded for
+# huge values. The prompts say that an in-place change inside a longer one
+# can go unseen.
+_FULL_FINGERPRINT = 100_000
+# The same for the items of a variable (two levels deep): at most 200 of them.
+_FULL_INNER = 2000
+_SAMPLE = 128
 
 
-def _shallow(value):
+def _ids(items, _hash=hash, _tuple=tuple, _map=map, _id=_id):
+    return _hash(_tuple(_map(_id, items)))
+
+
+def _shallow(value, full=_FULL_FINGERPRINT):
     t = _type(value)
     if t is list or t is tuple:
         n = _len(value)
-        items = value if n <= _FULL_FINGERPRINT else value[:_SAMPLE] + value[n // 2 : n // 2 + _SAMPLE] + value[-_SAMPLE:]
-        return (n, tuple(map(_id, items)))
+        items = value if n <= full else value[:_SAMPLE] + value[n // 2 : n // 2 + _SAMPLE] + value[-_SAMPLE:]
+        return (n, _ids(items))
     if t is dict:
         n = _len(value)
-        if n <= _FULL_FINGERPRINT:
-            return (n, tuple(map(_id, value)), tuple(map(_id, value.values())))
-        return (n,)
-    if t is set or t is frozenset or t is bytearray:
-        return (_len(value), hash(bytes(value)) if t is bytearray and _len(value) <= 1 << 16 else None)
+        if n <= full:
+            return (n, _ids(value), _ids(value.values()))
+        first = itertools.islice(value.items(), _SAMPLE)
+        last = itertools.islice(reversed(value.items()), _SAMPLE)
+        return (n, _ids(itertools.chain.from_iterable(itertools.chain(first, last))))
+    if t is set or t is frozenset:
+        n = _len(value)
+        return (n, hash(frozenset(map(_id, value))) if n <= full else None)
+    if t is bytearray:
+        return (_len(value), hash(bytes(value)) if _len(value) <= 1 << 16 else None)
     return None
 
 
 def _fingerprint(value):
     """Identity, plus enough of the content of containers (two levels deep,
-    bounded) to notice `items.append(x)` or `d[k] = v`."""
+    bounded) to notice `items.append(x)`, `d[k] = v` or `s.add(x)`."""
     shallow = _shallow(value)
     if shallow is None:
         return _id(value)
@@ -237,7 +258,7 @@ def _fingerprint(value):
     inner = ()
     if (t is list or t is dict) and _len(value) <= 200:
         children = value.values() if t is dict else value
-        inner = tuple(_shallow(c) for c in children)
+        inner = tuple(_shallow(c, _FULL_INNER) for c in children)
     return (_id(value), shallow, inner)
 
 
@@ -391,7 +412,17 @@ def _answer_protocol():
         _state.final_called = True
 
 
-def run_cell(code):
+def run_cell(
+    code,
+    _run=_run,
+    _clear_hooks=_clear_hooks,
+    _collect=_collect,
+    _restore=_restore,
+    _answer_protocol=_answer_protocol,
+    _report_changed=_report_changed,
+    _format_exception=format_exception,
+    _state=_state,
+):
     """Runs one cell; returns "ok" or "raised"."""
     _clear_hooks()
     _collect()
@@ -414,7 +445,7 @@ def run_cell(code):
         pass
     except BaseException as exc:
         status = "raised"
-        hostio.report(hostio.Report.TRACEBACK, format_exception(exc))
+        hostio.report(hostio.Report.TRACEBACK, _format_exception(exc))
     finally:
         _state.armed = False
         sys.stdout, sys.stderr = saved

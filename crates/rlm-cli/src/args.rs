@@ -104,7 +104,7 @@ pub struct EvalArgs {
     pub task: String,
 
     /// Context lengths in tokens (one token taken as four characters),
-    /// comma-separated: `8k,32k,128k`, from 8k to 1m.
+    /// comma-separated: `8k,32k,128k`, from 1k to 16m.
     #[arg(long, value_name = "LIST", default_value = "8k")]
     pub lengths: String,
 

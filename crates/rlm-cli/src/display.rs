@@ -81,9 +81,10 @@ impl Display {
         if let Some(bar) = &self.bar {
             bar.set_message(self.progress_line(&c));
         }
+        let so_far = format!("run so far: {} tokens, {}", c.usage.total.tokens(), cost(&c.usage));
         drop(c);
         if self.verbose {
-            self.print(event);
+            self.print(event, &so_far);
         }
     }
 
@@ -100,7 +101,9 @@ impl Display {
         )
     }
 
-    fn print(&self, event: &Event) {
+    /// Prints `event` as a verbose line; `so_far` is the run's usage and
+    /// cost up to it.
+    fn print(&self, event: &Event, so_far: &str) {
         let s = &self.style;
         let indent = "  ".repeat(event.depth as usize);
         let mut out = String::new();
@@ -127,7 +130,7 @@ impl Display {
                 }
                 line(&cut_lines(&guest_text(text, true), REPLY_LINES));
                 line(&s.dim(&format!(
-                    "[{} in + {} out tokens, finish: {finish_reason}]",
+                    "[{} in + {} out tokens, finish: {finish_reason}; {so_far}]",
                     usage.input_tokens, usage.output_tokens
                 )));
             }

@@ -253,6 +253,35 @@ mod run {
     }
 
     #[test]
+    fn helpers_are_loaded_and_listed_and_events_are_written_as_json_lines() {
+        let mock = MockLlm::builder().script([MockReply::text("```repl\nprint('go')\nFINAL(double(21))\n```")]).start();
+        let dir = tempfile::tempdir().unwrap();
+        let (helpers, events) = (dir.path().join("helpers.py"), dir.path().join("events.jsonl"));
+        std::fs::write(&helpers, "def double(x):\n    \"\"\"Twice x.\"\"\"\n    return 2 * x\n").unwrap();
+        let (h, e) = (helpers.to_str().unwrap(), events.to_str().unwrap());
+        let out = run_against(&mock, &["--query", "q", "--helpers", h, "--events", e]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "42\n");
+        let system = mock.requests()[0].system();
+        assert!(system.contains("double(x)") && system.contains("Twice x."), "{system}");
+        let lines: Vec<Value> =
+            std::fs::read_to_string(&events).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let names: Vec<&str> = lines.iter().filter_map(|l| l["event"].as_str()).filter(|e| *e != "usage").collect();
+        assert_eq!(
+            names,
+            ["run_started", "iteration_started", "model_reply", "code_started", "code_finished", "final_answer"],
+            "{lines:?}"
+        );
+        assert!(lines.iter().all(|l| l["run_id"].is_string() && l["depth"] == 0 && l["at"].is_string()));
+        let broken = dir.path().join("broken.py");
+        std::fs::write(&broken, "def oops(:\n").unwrap();
+        let out = run_against(&mock, &["--query", "q", "--helpers", broken.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(64), "{}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("broken.py"), "{}", text(&out.stderr));
+        assert_eq!(mock.requests().len(), 1, "no model call for the broken helper");
+    }
+
+    #[test]
     fn run_bad_usage_exits_64() {
         assert_eq!(rlm(&["run", "--model", "m"]).status.code(), Some(64), "missing --query");
         assert_eq!(rlm(&["run", "--query", "q", "--model", "m", "--provider", "nope"]).status.code(), Some(64));
@@ -325,10 +354,12 @@ mod run {
             .start();
         let dir = tempfile::tempdir().unwrap();
         let logs = dir.path().to_str().unwrap();
-        let out = run_against(&mock, &["-v", "--query", "q", "--log-dir", logs]);
+        let out = run_against(&mock, &["-v", "--query", "q", "--log-dir", logs, "--price", "mock-model=1000/2000"]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
         let stderr = text(&out.stderr);
         for needle in [
+            // 10 in + 5 out tokens at $1000/$2000 per million: $0.02.
+            "[10 in + 5 out tokens, finish: stop; run so far: 15 tokens, $0.0200]",
             "── iteration 1/20",
             "Look first.",
             "▶ block 1",
@@ -597,6 +628,41 @@ fn chat_keeps_one_repl_across_queries_read_from_stdin() {
     assert_eq!(types, ["metadata", "iteration", "metadata", "iteration"]);
 }
 
+#[test]
+fn chat_adds_contexts_and_resets_on_command() {
+    use rlm_test_support::{MockLlm, MockReply};
+    let mock = MockLlm::builder()
+        .script([
+            MockReply::text("```repl\nx = 1\nFINAL(context)\n```"),
+            MockReply::text("```repl\nFINAL([x, context_1])\n```"),
+            MockReply::text("```repl\nFINAL(['x' in globals(), 'history' in globals()])\n```"),
+        ])
+        .start();
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = (dir.path().join("first.txt"), dir.path().join("second.txt"));
+    std::fs::write(&first, "the first context").unwrap();
+    std::fs::write(&second, "the second context").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rlm-sandbox"))
+        .args(["chat", "--base-url", &mock.openai_base_url(), "--model", "m", "--max-retries", "0"])
+        .arg(&first)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let script = format!("Read it.\n/context {}\nBoth?\n/reset\nStill there?\n", second.display());
+    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "the first context\nAdded `context_1`; the next query sees it.\n[1, \"the second context\"]\n\
+         The session starts afresh.\n[false, false]\n",
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 mod serve {
     use std::io::{BufRead, BufReader, Read};
     use std::net::TcpStream;
@@ -666,32 +732,9 @@ mod serve {
 }
 
 mod mcp {
-    use std::fs::{self, File};
-    use std::path::{Path, PathBuf};
-
     use super::*;
+    use rlm_test_support::mcp::{HttpServer, everything};
     use rlm_test_support::{MockLlm, MockReply};
-
-    /// The everything MCP server from npm, installed as the rlm-mcp tests
-    /// install it (same directory, lock and stamp).
-    fn everything() -> PathBuf {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rlm-mcp/tests/servers");
-        let lock = File::create(dir.join(".install.lock")).unwrap();
-        lock.lock().unwrap();
-        let wanted = fs::read(dir.join("package-lock.json")).unwrap();
-        let stamp = dir.join("node_modules/.rlm-mcp-installed");
-        let entry = dir.join("node_modules/@modelcontextprotocol/server-everything/dist/index.js");
-        if !(fs::read(&stamp).is_ok_and(|s| s == wanted) && entry.is_file()) {
-            let status = Command::new("npm")
-                .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"])
-                .current_dir(&dir)
-                .status()
-                .expect("the MCP test needs Node.js and npm");
-            assert!(status.success());
-            fs::write(&stamp, &wanted).unwrap();
-        }
-        entry
-    }
 
     #[test]
     fn run_with_mcp_lets_model_code_call_the_servers_tools() {
@@ -706,6 +749,41 @@ mod mcp {
         let prompt = mock.requests()[0].system();
         assert!(prompt.contains("echo(") && prompt.contains("Echoes back the input string"), "{prompt}");
         assert!(prompt.contains("get_sum("), "a name made a Python identifier: {prompt}");
+    }
+
+    #[test]
+    fn mcp_url_tools_can_be_scoped_to_sub_rlms() {
+        let server = HttpServer::start();
+        let mock = MockLlm::builder()
+            .responder(|r| {
+                if r.system().starts_with("You are the root") {
+                    MockReply::text("```repl\nFINAL([rlm_query('echo it'), 'echo' in globals()])\n```")
+                } else {
+                    MockReply::text("```repl\nFINAL(echo(message='over HTTP'))\n```")
+                }
+            })
+            .start();
+        let base = mock.openai_base_url();
+        let out = rlm(&[
+            "run",
+            "--base-url",
+            &base,
+            "--model",
+            "m",
+            "--query",
+            "q",
+            "--json",
+            "--mcp-url",
+            &server.url,
+            "--mcp-scope",
+            "sub",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let line: Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+        assert_eq!(line["answer"], json!(["Echo: over HTTP", false]), "{line}");
+        let requests = mock.requests();
+        let root = requests.iter().find(|r| r.system().starts_with("You are the root")).unwrap();
+        assert!(!root.system().contains("echo("), "the root does not see sub-RLM tools");
     }
 
     #[test]

@@ -144,6 +144,40 @@ fn class_4_forged_limit_kinds_are_exceptions_and_caught_limits_still_count() {
 }
 
 #[test]
+fn class_5_a_cell_cannot_corrupt_later_cells() {
+    let patch = "import json, _json, sys, gc, builtins\n\
+                 json.dumps = lambda *a, **k: '\"forged\"'\n\
+                 _json.make_encoder = lambda *a: (lambda v, i: ['\"forged\"'])\n\
+                 g = FINAL.__globals__\n\
+                 g['_run'] = lambda code: None\n\
+                 g['run_cell'] = lambda code: 'ok'\n\
+                 g['_BUILTINS'] = (('len', lambda x: 0),)\n\
+                 builtins.len = lambda x: 0\n\
+                 sys.settrace(lambda *a: None)\n\
+                 gc.callbacks.append(lambda *a: print('gc!'))\n\
+                 class Ghost:\n    def __del__(self):\n        FINAL('ghost')\n\
+                 ghost = Ghost()\nghost.cycle = ghost\ndel ghost";
+    let (out, _) = measured(&[
+        "exec",
+        "--json",
+        "-c",
+        patch,
+        "-c",
+        "print(len([1, 2]))\n1 / 0",
+        "-c",
+        "junk = [list(range(10)) for _ in range(10_000)]\nFINAL(42)",
+    ]);
+    let lines: Vec<Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3, "{}", stderr(&out));
+    assert_eq!(lines[0]["error"], Value::Null, "{}", lines[0]);
+    assert_eq!(lines[1]["stdout"], "2\n", "the cell ran with the builtins restored: {}", lines[1]);
+    assert_eq!(lines[1]["error"]["kind"], "exception", "errors are still reported: {}", lines[1]);
+    assert_eq!(lines[2]["final"], 42, "not forged, not the ghost: {}", lines[2]);
+    assert_eq!(lines[2]["stdout"], "", "no GC callback survived: {}", lines[2]);
+}
+
+#[test]
 fn class_6_lone_surrogates_do_not_trap() {
     let code = "bad = __import__('json').loads('\"\\\\udcff\"')\nprint(bad)\nFINAL({bad: bad})";
     let (out, _) = measured(&["exec", "--json", "-c", code, "-c", "print('alive', len(bad))"]);
@@ -198,6 +232,13 @@ fn class_8_host_lines_cannot_be_forged_and_bidi_is_escaped() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.starts_with("\\FINAL: 42\n\\rlm-sandbox: the sandbox was restarted\n"), "{stdout}");
+    // On a terminal, bidi controls and escapes are shown, not obeyed. `script`
+    // (util-linux) gives the binary a pseudo-terminal.
+    let command = format!("{} exec -c \"print('a\\u202eb\\x1b[31m')\"", env!("CARGO_BIN_EXE_rlm-sandbox"));
+    let out = Command::new("script").args(["-qec", &command, "/dev/null"]).output().expect("util-linux's script");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("a\\u{202e}b"), "{shown:?}");
+    assert!(!shown.contains('\u{202e}') && !shown.contains('\u{1b}'), "{shown:?}");
     let out = Command::new(env!("CARGO_BIN_EXE_rlm-sandbox")).args(["exec", "-c", "FINAL(42)"]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "FINAL: 42\n");
 }

@@ -45,6 +45,14 @@ impl Rlm {
         &self.inner.registry
     }
 
+    /// Whether a request with `options` can run: the same checks a request
+    /// makes before it starts (limits in range, models registered and
+    /// priced), so that a caller can refuse a bad request before it commits
+    /// to a response (a service, before it starts a stream).
+    pub fn check_options(&self, options: &RunOptions) -> Result<(), BuildError> {
+        self.resolve(options).map(drop)
+    }
+
     /// Checks a request's options against the registry and the sandbox.
     pub(crate) fn resolve(&self, options: &RunOptions) -> Result<RlmConfig, BuildError> {
         let config = self.inner.config.with(options);

@@ -99,6 +99,11 @@ pub(crate) async fn run(shared: Arc<Shared>, mut spec: RunSpec) -> (RunOutput, C
     if let Value::Object(metadata) = &mut out.trajectory.run_metadata {
         metadata.insert("run_id".into(), json!(root_id.as_ref()));
         metadata.insert("candidates".into(), serde_json::to_value(&report).unwrap_or_default());
+        // The other candidates' answers stay as text (`final_answer`): as
+        // trees they would cost the host up to ~200x their size each.
+        for other in outputs.iter_mut().flatten() {
+            other.trajectory.iterations.iter_mut().for_each(|i| i.answer = None);
+        }
         let runs: Vec<Value> =
             outputs.iter().map(|o| o.as_ref().map_or(Value::Null, |o| o.trajectory.to_value())).collect();
         metadata.insert("candidate_runs".into(), Value::Array(runs));
@@ -159,10 +164,22 @@ enum Key {
     Json(String),
 }
 
+/// Lists and objects larger than this are compared as their exact text:
+/// sorting their keys would parse them into a tree, which costs the host up
+/// to ~200x the text.
+const MAX_CANONICAL_BYTES: usize = 1 << 20;
+
 fn key(answer: &JsonText) -> Key {
-    let value = answer.to_value();
-    match &value {
-        Value::Array(_) | Value::Object(_) => Key::Json(canonical(&value).to_string()),
+    let text = answer.as_str();
+    if text.len() > MAX_CANONICAL_BYTES && (text.starts_with('[') || text.starts_with('{')) {
+        return Key::Json(text.to_owned());
+    }
+    let mut value = answer.to_value();
+    match &mut value {
+        Value::Array(_) | Value::Object(_) => {
+            sort_keys(&mut value);
+            Key::Json(value.to_string())
+        }
         Value::String(s) => Key::Text(normalise(s)),
         other => Key::Text(normalise(&other.to_string())),
     }
@@ -181,15 +198,16 @@ fn normalise(text: &str) -> String {
         .join(" ")
 }
 
-fn canonical(value: &Value) -> Value {
+/// Sorts every object's keys, in place, so that key order does not split a
+/// vote.
+fn sort_keys(value: &mut Value) {
     match value {
         Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            Value::Object(entries.into_iter().map(|(k, v)| (k.clone(), canonical(v))).collect())
+            map.sort_keys();
+            map.values_mut().for_each(sort_keys);
         }
-        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
-        other => other.clone(),
+        Value::Array(items) => items.iter_mut().for_each(sort_keys),
+        _ => {}
     }
 }
 
@@ -318,6 +336,13 @@ mod tests {
         ];
         let indexed: Vec<(usize, &JsonText)> = answers.iter().enumerate().collect();
         assert_eq!(clusters(&indexed), vec![vec![0, 1, 2], vec![4, 5], vec![3], vec![6]]);
+    }
+
+    #[test]
+    fn large_lists_are_compared_as_text_without_a_tree() {
+        let big = format!("[{}{{}}]", "{}, ".repeat(MAX_CANONICAL_BYTES / 4));
+        assert_eq!(key(&json(&big)), Key::Json(big.clone()), "compared as given, not parsed");
+        assert_eq!(key(&json(r#"{"b": 1, "a": 2}"#)), Key::Json(r#"{"a":2,"b":1}"#.into()), "small: keys sorted");
     }
 
     #[test]

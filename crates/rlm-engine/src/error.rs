@@ -74,6 +74,7 @@ impl fmt::Display for ErrorKind {
 /// whose `answer` is `None`.
 #[derive(Debug, thiserror::Error)]
 #[error("{kind}: {message}")]
+#[non_exhaustive]
 pub struct Error {
     /// What stopped the run.
     pub kind: ErrorKind,

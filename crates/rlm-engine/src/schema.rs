@@ -10,6 +10,12 @@ use crate::error::BuildError;
 /// Most validation errors shown to the model for one answer.
 const MAX_ERRORS: usize = 10;
 
+/// The largest answer checked against a schema. Checking parses the answer
+/// into a tree, which costs the host up to ~200x the text (`[{}, {}, ...]`);
+/// a larger answer is refused with a message the model sees, so that a
+/// sandbox's value cap (32 MiB by default) cannot turn into gigabytes here.
+pub const MAX_CHECKED_ANSWER_BYTES: usize = 1 << 20;
+
 /// A compiled JSON Schema for the final answer (drafts 4, 6, 7, 2019-09 and
 /// 2020-12, by the schema's `$schema`; 2020-12 without one). Remote `$ref`s
 /// are not fetched.
@@ -39,8 +45,16 @@ impl AnswerSchema {
     }
 
     /// `Ok` when `answer` matches, else why not: one line per error (at most
-    /// ten), each with where in the answer it is.
+    /// ten), each with where in the answer it is. An answer over
+    /// 1 MiB does not match (parsing it could cost the host ~200x its size).
     pub fn check(&self, answer: &JsonText) -> Result<(), Vec<String>> {
+        let size = answer.as_str().len();
+        if size > MAX_CHECKED_ANSWER_BYTES {
+            return Err(vec![format!(
+                "- the answer: it is {size} bytes of JSON; an answer checked against a schema may be at most \
+                 {MAX_CHECKED_ANSWER_BYTES} bytes"
+            )]);
+        }
         let value = answer.to_value();
         let mut errors = Vec::new();
         for (n, error) in self.validator.iter_errors(&value).enumerate() {
@@ -73,6 +87,13 @@ mod tests {
         assert!(errors[0].contains("/n") && errors[0].contains("integer"), "{errors:?}");
         let errors = s.check(&JsonText::string("3")).unwrap_err();
         assert!(errors[0].contains("the answer"), "{errors:?}");
+    }
+
+    #[test]
+    fn answers_over_the_checked_size_are_refused_unparsed() {
+        let big = JsonText::parse(&format!("[{}0]", "0, ".repeat(MAX_CHECKED_ANSWER_BYTES / 3)), usize::MAX).unwrap();
+        let errors = schema(r#"{"type": "array"}"#).check(&big).unwrap_err();
+        assert!(errors[0].contains("may be at most 1048576 bytes"), "{errors:?}");
     }
 
     #[test]

@@ -116,6 +116,11 @@ pub(crate) async fn admit(state: &Arc<AppState>, job: Job) -> Result<Admitted, A
     let most = state.config.run_timeout.as_secs().max(1);
     limits.timeout_s = Some(limits.timeout_s.map_or(most, |s| s.min(most)));
     limits.cell_timeout_s = limits.cell_timeout_s.map(|s| s.min(most));
+    // A limit out of range is the client's error, before a stream starts.
+    job.profile
+        .rlm
+        .check_options(&crate::profiles::run_options(&job.profile.rlm, &limits))
+        .map_err(|e| ApiError::bad_request(format!("invalid `limits`: {e}")))?;
     // Budgets first: an over-budget tenant must not queue for slots.
     let budget = reserve_day(state, &job.tenant, &mut limits).await?;
     let tenant = job.tenant.runs.clone().try_acquire_owned().map_err(|_| {

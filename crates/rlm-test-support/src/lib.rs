@@ -13,6 +13,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod mcp;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 
