@@ -102,6 +102,23 @@ async fn the_pick_follows_self_consistency_then_vc_times_len() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn big_candidate_runs_are_kept_as_text_and_big_answers_vote_by_text() {
+    // Each answer is ~1.6 MB of JSON: as trees, two of them would cost the
+    // host hundreds of megabytes; the losing run is kept as its text.
+    let big = "FINAL([{'k': i} for i in range(160_000)])";
+    let mock = candidates_mock(vec![vec![(big, None, 5)], vec![(big, None, 6)]]);
+    let rlm = rlm_for(&mock).candidate_search(search(2, false)).build().unwrap();
+    let done = rlm.request("ctx", "q").send().await.unwrap();
+    let report = done.candidates.as_ref().unwrap();
+    assert_eq!(report.clusters.len(), 1, "the two identical answers agree: {:?}", report.clusters);
+    let runs = done.trajectory.run_metadata["candidate_runs"].as_array().unwrap();
+    let loser = &runs[1 - report.winner];
+    let text = loser.as_str().expect("the losing run, as JSON text");
+    assert!(text.len() > 1 << 20);
+    assert!(serde_json::from_str::<Value>(text).unwrap()["iterations"].is_array());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn without_confidences_the_shortest_trace_of_the_plurality_wins() {
     let mock = candidates_mock(table());
     let rlm = rlm_for(&mock).candidate_search(search(5, false)).build().unwrap();

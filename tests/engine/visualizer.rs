@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use rlm_core::env::{RLMS_VISUALIZER_DIR, SKIP_VISUALIZER_TESTS};
 use rlm_test_support::{MockLlm, MockReply};
 use rlm_tests::{repl, rlm_for};
 use serde_json::Value;
@@ -16,7 +17,7 @@ use serde_json::Value;
 fn visualizer_dir() -> Option<PathBuf> {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let candidates = [
-        std::env::var_os("RLMS_VISUALIZER_DIR").map(PathBuf::from),
+        std::env::var_os(RLMS_VISUALIZER_DIR).map(PathBuf::from),
         Some(repo.join("../shared/rlms-visualizer")),
         Some(PathBuf::from("/work/shared/rlms-visualizer")),
     ];
@@ -58,10 +59,6 @@ fn child_or_plain(prompt: &str) -> MockReply {
     }
 }
 
-/// Set to `1` to skip the visualizer check where its source is not at hand
-/// (it is not ours to copy; see its `ORIGIN.md`).
-const SKIP_VISUALIZER_TESTS: &str = "RLM_SKIP_VISUALIZER_TESTS";
-
 #[tokio::test]
 // A skip has to say so where `cargo test` shows it.
 #[allow(clippy::print_stderr)]
@@ -95,7 +92,7 @@ async fn our_logs_open_in_the_rlms_visualizer() {
         log_of(d, "two_levels", vec![repl("r = rlm_query('a sub task')\nFINAL(r)")], child_or_plain).await,
     ];
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("visualizer/run.sh");
-    let out = Command::new("bash").arg(script).args(&logs).env("RLMS_VISUALIZER_DIR", visualizer).output().unwrap();
+    let out = Command::new("bash").arg(script).args(&logs).env(RLMS_VISUALIZER_DIR, visualizer).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "the visualizer failed on our logs:\n{stderr}");
     let shown: Vec<Value> =

@@ -92,6 +92,11 @@ async fn in_place_changes_are_reported() {
     assert_eq!(names(&sb.run_cell("bl[25_000] = -1").await.unwrap()), vec!["bl"]);
     assert_eq!(names(&sb.run_cell("bs.discard(25_000)\nbs.add(-1)").await.unwrap()), vec!["bs"]);
     assert!(names(&sb.run_cell("print(len(bd), len(bl), len(bs))").await.unwrap()).is_empty());
+    // Past 100,000 items a dict is sampled at both ends: a change there is
+    // seen (one in the middle may not be, as the prompt says).
+    sb.run_cell("huge = {i: i for i in range(200_000)}").await.unwrap();
+    assert_eq!(names(&sb.run_cell("huge[199_999] = -1").await.unwrap()), vec!["huge"]);
+    assert_eq!(names(&sb.run_cell("huge[0] = -1").await.unwrap()), vec!["huge"]);
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@ use rlm_test_support::{MockLlm, MockReply};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::{ALPHA, Service, client, config, program};
+use crate::{ALPHA, BETA, Service, client, config, mock, program};
 
 /// The program mock, but a sub-call asking `wait` hangs for a minute.
 fn hanging_mock() -> MockLlm {
@@ -246,4 +246,32 @@ async fn hostile_code_in_one_request_leaves_the_service_serving() {
         assert!(body["answer"].as_str().is_some_and(|a| a.starts_with("after")), "{body}");
     }
     assert_eq!(client().get(service.url("/healthz")).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn usage_the_ledger_refused_still_counts_against_the_budget_and_is_written_later() {
+    // Each run makes one call of 15 tokens; alpha may use 30 a day.
+    let service = Service::start(&config("", "tokens_per_day = 30", ""), mock()).await;
+    let pool = sqlx::SqlitePool::connect(&service.database_url).await.unwrap();
+    for op in ["INSERT", "UPDATE"] {
+        let sql =
+            format!("CREATE TRIGGER refuse_{op} BEFORE {op} ON ledger BEGIN SELECT RAISE(ABORT, 'disk full'); END");
+        sqlx::query(&sql).execute(&pool).await.unwrap();
+    }
+    for key in [ALPHA, ALPHA, BETA] {
+        assert_eq!(service.complete(key, json!("c"), "<<FINAL(1)>>").await.0, 200);
+    }
+    assert_eq!(ledger_calls(&service, "alpha").await, 0, "the ledger refused every run's usage");
+    assert_eq!(client().get(service.url("/readyz")).send().await.unwrap().status(), 503);
+    // Alpha's 30 tokens are spent, though the ledger does not know it.
+    let (status, body) = service.complete(ALPHA, json!("c"), "<<FINAL(1)>>").await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["code"], "tokens_per_day");
+    // Once the store takes writes again, beta's next write records its
+    // earlier run too.
+    for op in ["INSERT", "UPDATE"] {
+        sqlx::query(&format!("DROP TRIGGER refuse_{op}")).execute(&pool).await.unwrap();
+    }
+    assert_eq!(service.complete(BETA, json!("c"), "<<FINAL(1)>>").await.0, 200);
+    assert_eq!(ledger_calls(&service, "beta").await, 2);
 }

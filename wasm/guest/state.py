@@ -227,7 +227,19 @@ def _ids(items, _hash=hash, _tuple=tuple, _map=map, _id=_id):
     return _hash(_tuple(_map(_id, items)))
 
 
-def _shallow(value, full=_FULL_FINGERPRINT):
+def _shallow(
+    value,
+    full=_FULL_FINGERPRINT,
+    _hash=hash,
+    _frozenset=frozenset,
+    _map=map,
+    _bytes=bytes,
+    _reversed=reversed,
+    _islice=itertools.islice,
+    _chain=itertools.chain,
+):
+    # Runs after the cell and before the builtins are restored: everything
+    # it calls is bound here, not looked up where the cell could patch it.
     t = _type(value)
     if t is list or t is tuple:
         n = _len(value)
@@ -237,14 +249,14 @@ def _shallow(value, full=_FULL_FINGERPRINT):
         n = _len(value)
         if n <= full:
             return (n, _ids(value), _ids(value.values()))
-        first = itertools.islice(value.items(), _SAMPLE)
-        last = itertools.islice(reversed(value.items()), _SAMPLE)
-        return (n, _ids(itertools.chain.from_iterable(itertools.chain(first, last))))
+        first = _islice(value.items(), _SAMPLE)
+        last = _islice(_reversed(value.items()), _SAMPLE)
+        return (n, _ids(_chain.from_iterable(_chain(first, last))))
     if t is set or t is frozenset:
         n = _len(value)
-        return (n, hash(frozenset(map(_id, value))) if n <= full else None)
+        return (n, _hash(_frozenset(_map(_id, value))) if n <= full else None)
     if t is bytearray:
-        return (_len(value), hash(bytes(value)) if _len(value) <= 1 << 16 else None)
+        return (_len(value), _hash(_bytes(value)) if _len(value) <= 1 << 16 else None)
     return None
 
 

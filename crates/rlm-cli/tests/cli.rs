@@ -480,13 +480,14 @@ mod run {
     #[test]
     fn candidates_vote_and_the_json_says_how_the_answer_was_picked() {
         // Three candidates answer 42, "The answer is 42." and 7, in whichever
-        // order they ask: 42 wins by self-consistency.
-        let answers = ["FINAL(42)", "FINAL('The answer is 42.')", "FINAL(7)"];
+        // order they ask: the first two agree, and within them the shorter
+        // trace (fewer output tokens) gives 42.
+        let answers = [("FINAL(42)", 5), ("FINAL('The answer is 42.')", 9), ("FINAL(7)", 5)];
         let n = std::sync::atomic::AtomicUsize::new(0);
         let mock = MockLlm::builder()
             .responder(move |_| {
-                let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 3;
-                MockReply::text(format!("```repl\n{}\n```", answers[i]))
+                let (code, output_tokens) = answers[n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 3];
+                MockReply::Text { text: format!("```repl\n{code}\n```"), input_tokens: 10, output_tokens }
             })
             .start();
         let args = ["--query", "q", "--candidates", "3", "--candidate-parallel", "3", "--no-early-stop"];

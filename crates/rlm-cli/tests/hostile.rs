@@ -78,6 +78,12 @@ fn class_2_a_huge_exception_and_a_million_globals_stay_under_the_output_cap() {
     let line = json_line(&out);
     assert!(line["stderr"].as_str().unwrap().len() < 1100);
     assert!(line["error"]["message"].as_str().unwrap().len() < 1100);
+    // What the cell wrote to stderr and its traceback share the one cap.
+    let code = "import sys\nsys.stderr.write('B' * 999)\nraise Exception('A' * 500)";
+    let (out, _) = measured(&["exec", "--json", "--max-output-bytes", "1000", "-c", code]);
+    let stderr = json_line(&out)["stderr"].as_str().unwrap().to_owned();
+    assert!(stderr.len() < 1100, "{} bytes", stderr.len());
+    assert!(stderr.contains("BBB") && stderr.contains("Exception: AAA"), "{stderr}");
     let code = "for i in range(1_000_000):\n    globals()[f'v{i}'] = i";
     let (out, _) = measured(&["exec", "--json", "--max-output-bytes", "1000", "--timeout-ms", "60000", "-c", code]);
     let line = json_line(&out);
@@ -153,7 +159,8 @@ fn class_5_a_cell_cannot_corrupt_later_cells() {
                  g['run_cell'] = lambda code: 'ok'\n\
                  g['_BUILTINS'] = (('len', lambda x: 0),)\n\
                  builtins.len = lambda x: 0\n\
-                 sys.settrace(lambda *a: None)\n\
+                 def tracer(*a):\n    print('traced')\n    return tracer\n\
+                 sys.settrace(tracer)\n\
                  gc.callbacks.append(lambda *a: print('gc!'))\n\
                  class Ghost:\n    def __del__(self):\n        FINAL('ghost')\n\
                  ghost = Ghost()\nghost.cycle = ghost\ndel ghost";

@@ -34,3 +34,14 @@ pub const DATABASE_URL: &str = "RLM_DATABASE_URL";
 pub const SERVE_REPLICA: &str = "RLM_SERVE_REPLICA";
 /// `rlm-sandbox serve --dev-key`.
 pub const SERVE_DEV_KEY: &str = "RLM_SERVE_DEV_KEY";
+
+// Read by tests only.
+
+/// Set to `1` to skip the PostgreSQL tests, as on a machine without its
+/// server binaries. Without it, missing binaries fail the tests.
+pub const SKIP_POSTGRES_TESTS: &str = "RLM_SKIP_POSTGRES_TESTS";
+/// Where the official `rlms` visualizer's source is, for the test that
+/// loads our logs in it (default: `../shared/rlms-visualizer`).
+pub const RLMS_VISUALIZER_DIR: &str = "RLMS_VISUALIZER_DIR";
+/// Set to `1` to skip that test where the visualizer's source is missing.
+pub const SKIP_VISUALIZER_TESTS: &str = "RLM_SKIP_VISUALIZER_TESTS";

@@ -70,7 +70,8 @@ impl SandboxQuota {
     }
 
     /// The defaults: [`DEFAULT_MAX_LIVE_SANDBOXES`] and half of the machine's
-    /// physical memory (8 GiB where it cannot be read).
+    /// physical memory, or of the process's cgroup limit where that is lower
+    /// (8 GiB where neither can be read).
     pub fn for_machine() -> Self {
         SandboxQuota::new(DEFAULT_MAX_LIVE_SANDBOXES, default_memory_budget())
     }
@@ -193,12 +194,71 @@ fn default_memory_budget() -> usize {
         let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
         kib.checked_mul(1024)
     });
-    total.map_or(FALLBACK, |bytes| bytes / 2)
+    // In a container, the cgroup's limit is the machine that matters.
+    let cgroup = std::fs::read_to_string("/proc/self/cgroup")
+        .ok()
+        .and_then(|text| cgroup_memory_limit(&text, |path| std::fs::read_to_string(path).ok()));
+    let usable = match (total, cgroup) {
+        (Some(t), Some(c)) => Some(t.min(c)),
+        (t, c) => t.or(c),
+    };
+    usable.map_or(FALLBACK, |bytes| bytes / 2)
+}
+
+/// The memory limit of the cgroup that `proc_self_cgroup` (the text of
+/// `/proc/self/cgroup`) names, v2 or v1, read with `read`; `None` when
+/// there is none (`max`, or v1's "unlimited" near `i64::MAX`).
+fn cgroup_memory_limit(proc_self_cgroup: &str, read: impl Fn(&str) -> Option<String>) -> Option<usize> {
+    let mut files = Vec::new();
+    for line in proc_self_cgroup.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        // A limit set on any ancestor (a slice, a pod) binds too.
+        let (root, file) = if controllers.is_empty() {
+            ("/sys/fs/cgroup", "memory.max")
+        } else if controllers.split(',').any(|c| c == "memory") {
+            ("/sys/fs/cgroup/memory", "memory.limit_in_bytes")
+        } else {
+            continue;
+        };
+        let mut dir = path.trim_end_matches('/');
+        loop {
+            files.push(format!("{root}{dir}/{file}"));
+            match dir.rfind('/') {
+                Some(cut) => dir = &dir[..cut],
+                None => break,
+            }
+        }
+    }
+    files
+        .iter()
+        .filter_map(|f| read(f)?.trim().parse::<u64>().ok())
+        .filter(|&bytes| bytes < 1 << 60)
+        .min()
+        .and_then(|bytes| usize::try_from(bytes).ok())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cgroup_memory_limit_is_read_for_v2_and_v1() {
+        let files = |path: &str| match path {
+            "/sys/fs/cgroup/app/memory.max" => Some("2147483648\n".to_owned()),
+            "/sys/fs/cgroup/memory/job/memory.limit_in_bytes" => Some("1073741824\n".to_owned()),
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes" => Some("9223372036854771712\n".to_owned()),
+            "/sys/fs/cgroup/memory.max" => Some("max\n".to_owned()),
+            _ => None,
+        };
+        assert_eq!(cgroup_memory_limit("0::/app\n", files), Some(2 << 30));
+        assert_eq!(cgroup_memory_limit("0::/app/worker/task\n", files), Some(2 << 30), "an ancestor's limit");
+        assert_eq!(cgroup_memory_limit("4:memory:/job\n3:cpu:/\n", files), Some(1 << 30));
+        assert_eq!(cgroup_memory_limit("4:memory:/\n", files), None, "v1 unlimited");
+        assert_eq!(cgroup_memory_limit("0::/\n", files), None, "v2 max");
+    }
 
     #[tokio::test]
     async fn a_quota_within_another_counts_against_both() {

@@ -99,13 +99,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut spec: RunSpec) -> (RunOutput, C
     if let Value::Object(metadata) = &mut out.trajectory.run_metadata {
         metadata.insert("run_id".into(), json!(root_id.as_ref()));
         metadata.insert("candidates".into(), serde_json::to_value(&report).unwrap_or_default());
-        // The other candidates' answers stay as text (`final_answer`): as
-        // trees they would cost the host up to ~200x their size each.
-        for other in outputs.iter_mut().flatten() {
-            other.trajectory.iterations.iter_mut().for_each(|i| i.answer = None);
-        }
-        let runs: Vec<Value> =
-            outputs.iter().map(|o| o.as_ref().map_or(Value::Null, |o| o.trajectory.to_value())).collect();
+        let runs: Vec<Value> = outputs.iter().map(|o| o.as_ref().map_or(Value::Null, kept_run)).collect();
         metadata.insert("candidate_runs".into(), Value::Array(runs));
     }
     if let Some(mut log) = log {
@@ -118,6 +112,27 @@ pub(crate) async fn run(shared: Arc<Shared>, mut spec: RunSpec) -> (RunOutput, C
     }
     (out, report)
 }
+
+/// A candidate's run as the log keeps it: `{run_metadata, iterations}`,
+/// or, past [`MAX_KEPT_TREE_BYTES`] of JSON, that JSON as a string: as a
+/// tree, a run holding big answers or sub-call contexts would cost the host
+/// up to ~200x its size.
+fn kept_run(out: &RunOutput) -> Value {
+    #[derive(serde::Serialize)]
+    struct Run<'a> {
+        run_metadata: &'a Value,
+        iterations: &'a [crate::trajectory::Iteration],
+    }
+    let run = Run { run_metadata: &out.trajectory.run_metadata, iterations: &out.trajectory.iterations };
+    let text = serde_json::to_string(&run).unwrap_or_default();
+    if text.len() > MAX_KEPT_TREE_BYTES {
+        return Value::String(text);
+    }
+    serde_json::from_str(&text).unwrap_or(Value::String(text))
+}
+
+/// The largest candidate run kept in the log as a tree.
+const MAX_KEPT_TREE_BYTES: usize = 1 << 20;
 
 /// The output when no candidate has an answer: the first one's trajectory,
 /// and every candidate's error in the message.

@@ -288,6 +288,12 @@ impl Sandbox {
         }
         let mut stderr = output.stderr.into_text();
         if let Some(traceback) = &call.reports.traceback {
+            // The traceback counts against the same cap as what the cell
+            // wrote: the written text gives way to the traceback.
+            let room = self.options.limits.max_output_bytes.saturating_sub(traceback.len());
+            if stderr.len() > room {
+                stderr = crate::output::cap_text(stderr, room);
+            }
             if !stderr.is_empty() && !stderr.ends_with('\n') {
                 stderr.push('\n');
             }

@@ -167,7 +167,11 @@ async fn reserve_day(
     if max_tokens.is_none() && max_dollars.is_none() {
         return Ok(DayReservation::none(tenant));
     }
-    let totals = state.store.day_totals(tenant.name(), &today()).await.map_err(|e| ApiError::internal(&e))?;
+    let day = today();
+    let mut totals = state.store.day_totals(tenant.name(), &day).await.map_err(|e| ApiError::internal(&e))?;
+    let (tokens, dollars) = usage_on(&tenant.unrecorded.lock().unwrap(), &day);
+    totals.tokens += tokens;
+    totals.cost += dollars;
     let mut reserved = tenant.reserved.lock().unwrap();
     let mut tokens = 0;
     if let Some(max) = max_tokens {
@@ -378,6 +382,11 @@ async fn record(state: &AppState, tenant: &TenantState, completion: &Completion)
             state.metrics.tokens.get_or_create(&labels).inc_by(n);
         }
     }
+    // What earlier writes could not record goes with this one, and stays
+    // counted against today's budgets (as reserved) while it is written.
+    let mut rows = rows;
+    let (_held, earlier) = Held::take_unrecorded(tenant, &day);
+    rows.extend(earlier);
     if rows.is_empty() {
         return;
     }
@@ -389,13 +398,70 @@ async fn record(state: &AppState, tenant: &TenantState, completion: &Completion)
             }
             Err(e) if attempt == LEDGER_ATTEMPTS => {
                 *state.store_write_failed.lock().expect("never poisoned") = Some(std::time::Instant::now());
-                tracing::error!(error = %Chain(&e), tenant = tenant.name(), rows = ?rows, "cannot record usage in the ledger");
+                tracing::error!(
+                    error = %Chain(&e), tenant = tenant.name(), rows = ?rows,
+                    "cannot record usage in the ledger; kept in memory for the next write"
+                );
+                keep_unrecorded(tenant, rows);
+                return;
             }
             Err(e) => {
                 tracing::warn!(error = %Chain(&e), attempt, "a ledger write failed; retrying");
                 tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
             }
         }
+    }
+}
+
+/// Keeps rows the ledger refused, merged by day, model and depth, so that
+/// a long outage holds a few rows, not one per run.
+fn keep_unrecorded(tenant: &TenantState, rows: Vec<UsageRow>) {
+    let mut kept = tenant.unrecorded.lock().expect("never poisoned");
+    for row in rows {
+        match kept.iter_mut().find(|k| k.day == row.day && k.model == row.model && k.depth == row.depth) {
+            Some(k) => {
+                k.calls += row.calls;
+                k.input_tokens += row.input_tokens;
+                k.output_tokens += row.output_tokens;
+                k.cost += row.cost;
+            }
+            None => kept.push(row),
+        }
+    }
+}
+
+/// The tokens and dollars of `rows` on `day`.
+fn usage_on(rows: &[UsageRow], day: &str) -> (u64, f64) {
+    rows.iter().filter(|r| r.day == day).fold((0, 0.0), |(t, c), r| (t + r.input_tokens + r.output_tokens, c + r.cost))
+}
+
+/// Usage of rows being written to the ledger, held in the tenant's
+/// reservations until the write is over (and the rows are in the ledger,
+/// or back among the unrecorded ones).
+struct Held<'a> {
+    tenant: &'a TenantState,
+    tokens: u64,
+    dollars: f64,
+}
+
+impl<'a> Held<'a> {
+    /// Takes the tenant's unrecorded rows, holding their usage on `day` in
+    /// the same step, so that an admission never sees it in neither place.
+    fn take_unrecorded(tenant: &'a TenantState, day: &str) -> (Self, Vec<UsageRow>) {
+        let mut reserved = tenant.reserved.lock().expect("never poisoned");
+        let rows = std::mem::take(&mut *tenant.unrecorded.lock().expect("never poisoned"));
+        let (tokens, dollars) = usage_on(&rows, day);
+        reserved.0 += tokens;
+        reserved.1 += dollars;
+        (Held { tenant, tokens, dollars }, rows)
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let mut reserved = self.tenant.reserved.lock().expect("never poisoned");
+        reserved.0 = reserved.0.saturating_sub(self.tokens);
+        reserved.1 -= self.dollars;
     }
 }
 

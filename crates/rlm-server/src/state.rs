@@ -40,6 +40,11 @@ pub(crate) struct TenantState {
     window: Mutex<(u64, u32)>,
     /// Tokens and dollars of today's budgets held by runs in flight.
     pub(crate) reserved: Mutex<(u64, f64)>,
+    /// Usage the ledger refused (after its retries), one row per day, model
+    /// and depth: counted against the daily budgets and written with this
+    /// tenant's next ledger write, so a store outage loses no spend while
+    /// this replica runs.
+    pub(crate) unrecorded: Mutex<Vec<rlm_store::UsageRow>>,
 }
 
 impl TenantState {
@@ -58,6 +63,7 @@ impl TenantState {
             sessions: AtomicUsize::new(0),
             window: Mutex::new((0, 0)),
             reserved: Mutex::new((0, 0.0)),
+            unrecorded: Mutex::new(Vec::new()),
         }
     }
 

@@ -20,9 +20,7 @@ use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 use tempfile::TempDir;
 
-/// Set to `1` to skip the PostgreSQL tests, as on a machine without its
-/// server binaries. Without it, missing binaries fail the tests.
-pub const SKIP_POSTGRES_TESTS: &str = "RLM_SKIP_POSTGRES_TESTS";
+pub use rlm_core::env::SKIP_POSTGRES_TESTS;
 
 /// Where Debian installs each PostgreSQL version's server binaries.
 const DEBIAN_POSTGRES_DIR: &str = "/usr/lib/postgresql";
