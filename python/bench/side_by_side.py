@@ -1,4 +1,4 @@
-"""Figure 8 of BENCHMARKS.md: the three scripted scenarios of figure 7
+"""The Python side-by-side figure of BENCHMARKS.md: the three scripted scenarios of figure 7
 (`crates/rlm-bench/src/rlms.rs`), driven from Python through this package
 and through the official `rlms` package in the same run, against one mock
 server with a fixed latency.

@@ -104,22 +104,46 @@ pub async fn overhead(runtime: &Runtime, runs: usize) -> anyhow::Result<Vec<Row>
     let model: Arc<dyn Model> = timed.clone();
     let rlm = Rlm::builder().sandboxes(Arc::new(runtime.clone())).root(model).build()?;
     rlm.completion("", "warm up").await?;
-    let (mut outside, mut total) = (Vec::new(), Vec::new());
+    // Runs with and without an event listener alternate, so that both see
+    // the same machine.
+    let events = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let sink: rlm_engine::EventSink = {
+        let events = events.clone();
+        Arc::new(move |_: &rlm_engine::Event| {
+            events.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        })
+    };
+    let (mut outside, mut total, mut listened) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
-        *timed.spent.lock().unwrap() = Duration::ZERO;
-        let done = rlm.completion("", "ten iterations").await?;
-        anyhow::ensure!(done.iterations == 10, "ran {} iterations", done.iterations);
-        let model_time = *timed.spent.lock().unwrap();
-        outside.push((done.elapsed - model_time) / 10);
-        total.push(done.elapsed / 10);
+        for listen in [false, true] {
+            *timed.spent.lock().unwrap() = Duration::ZERO;
+            let request = rlm.request("", "ten iterations");
+            let done = if listen { request.events(sink.clone()).send().await? } else { request.send().await? };
+            anyhow::ensure!(done.iterations == 10, "ran {} iterations", done.iterations);
+            let model_time = *timed.spent.lock().unwrap();
+            if listen {
+                listened.push((done.elapsed - model_time) / 10);
+            } else {
+                outside.push((done.elapsed - model_time) / 10);
+                total.push(done.elapsed / 10);
+            }
+        }
     }
     let (outside, total) = (Samples::from_durations(&outside), Samples::from_durations(&total));
+    let listened = Samples::from_durations(&listened);
+    let per_run = events.load(std::sync::atomic::Ordering::Relaxed) / runs.max(1);
     Ok(vec![
         Row::new("4", "engine overhead per iteration (outside the model call)", ms(outside.median()))
             .target("<= 1 ms")
             .note(format!("10-iteration run, 0 ms mock; median of {runs}; includes sandbox creation and each cell")),
         Row::new("4", "... whole iteration including the loopback HTTP call", ms(total.median()))
             .note(format!("median of {runs}")),
+        Row::new(
+            "4",
+            "... overhead with an event listener",
+            format!("{} = {:.2}x without", ms(listened.median()), listened.median() / outside.median()),
+        )
+        .note(format!("{per_run} events per run; runs with and without alternate; median of {runs}")),
     ])
 }
 
