@@ -43,9 +43,13 @@ for _path in (policy.__file__, policy.preload.__file__, __file__):
 
 state.warm_up()
 
-# Everything above is in the build-time snapshot. Freeze it out of the
-# cyclic GC: a collection would otherwise walk, and so write to, every object
-# of the snapshot, copying all of its pages into each sandbox.
+# Everything above is in the build-time snapshot. Collect first: a full
+# collection also empties CPython's free lists, and one left to the first
+# cell would write to the snapshot pages those objects live on. Then freeze
+# it out of the cyclic GC: a collection would otherwise walk, and so write
+# to, every object of the snapshot, copying all of its pages into each
+# sandbox.
+gc.collect()
 gc.freeze()
 
 _OK = wit.CellStatus.OK
