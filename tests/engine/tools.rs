@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rlm_core::JsonText;
-use rlm_engine::{BuildError, Event, EventKind, FnTool, SessionOptions, Tool, ToolScope};
+use rlm_engine::{BuildError, Event, EventKind, EventSink, FnTool, SessionOptions, Tool, ToolScope};
 use rlm_test_support::{MockLlm, MockReply, RecordedRequest};
 use rlm_tests::{answer, repl, rlm_for};
 use serde_json::json;
@@ -28,6 +28,13 @@ fn lookup_tool() -> Arc<dyn Tool> {
             }
         })
     }))
+}
+
+/// An event sink that keeps every event, and the events it kept.
+fn recorder() -> (Arc<Mutex<Vec<Event>>>, EventSink) {
+    let events: Arc<Mutex<Vec<Event>>> = Arc::default();
+    let kept = events.clone();
+    (events, Arc::new(move |e: &Event| kept.lock().unwrap().push(e.clone())))
 }
 
 fn is_root(r: &RecordedRequest) -> bool {
@@ -65,11 +72,7 @@ async fn tool_calls_count_toward_the_host_call_cap_and_are_events() {
             MockReply::text(repl("FINAL([a, b, 'c' in globals()])")),
         ])
         .start();
-    let events: Arc<Mutex<Vec<Event>>> = Arc::default();
-    let sink = {
-        let events = events.clone();
-        Arc::new(move |e: &Event| events.lock().unwrap().push(e.clone()))
-    };
+    let (events, sink) = recorder();
     let limits = rlm_sandbox::Limits::default().max_host_calls(2);
     let rlm = rlm_for(&mock).limits(limits).tool(lookup_tool(), ToolScope::Both).build().unwrap();
     let done = rlm.request("", "q").events(sink).send().await.unwrap();
@@ -281,11 +284,7 @@ async fn the_event_stream_of_a_run_with_a_child_comes_in_order() {
             }
         })
         .start();
-    let events: Arc<Mutex<Vec<Event>>> = Arc::default();
-    let sink = {
-        let events = events.clone();
-        Arc::new(move |e: &Event| events.lock().unwrap().push(e.clone()))
-    };
+    let (events, sink) = recorder();
     let rlm = rlm_for(&mock).build().unwrap();
     let done = rlm.request("", "q").events(sink).send().await.unwrap();
     let events = events.lock().unwrap();

@@ -596,6 +596,21 @@ fn the_first_run_says_it_compiles_and_an_unwritable_cache_only_warns() {
     assert_eq!(text(&unwritable.stderr).matches("cannot write the compiled-guest cache").count(), 1);
 }
 
+/// `rlm-sandbox chat` against `mock` with `extra` arguments, `script` on
+/// its stdin.
+fn chat(mock: &rlm_test_support::MockLlm, extra: &[&std::ffi::OsStr], script: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rlm-sandbox"))
+        .args(["chat", "--base-url", &mock.openai_base_url(), "--model", "m", "--max-retries", "0"])
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 #[test]
 fn chat_keeps_one_repl_across_queries_read_from_stdin() {
     use rlm_test_support::{MockLlm, MockReply};
@@ -607,16 +622,8 @@ fn chat_keeps_one_repl_across_queries_read_from_stdin() {
         .start();
     let dir = tempfile::tempdir().unwrap();
     let saved = dir.path().join("session.jsonl");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rlm-sandbox"))
-        .args(["chat", "--base-url", &mock.openai_base_url(), "--model", "m", "--max-retries", "0"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     let script = format!("What is x?\n/vars\n\nAnd plus one?\n/save {}\n/nonsense\n", saved.display());
-    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = chat(&mock, &[], &script);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout),
@@ -643,17 +650,8 @@ fn chat_adds_contexts_and_resets_on_command() {
     let (first, second) = (dir.path().join("first.txt"), dir.path().join("second.txt"));
     std::fs::write(&first, "the first context").unwrap();
     std::fs::write(&second, "the second context").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rlm-sandbox"))
-        .args(["chat", "--base-url", &mock.openai_base_url(), "--model", "m", "--max-retries", "0"])
-        .arg(&first)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     let script = format!("Read it.\n/context {}\nBoth?\n/reset\nStill there?\n", second.display());
-    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = chat(&mock, &[first.as_os_str()], &script);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout),

@@ -355,9 +355,9 @@ fn bounded_jsonl(completion: &Completion) -> String {
 
 /// Adds a run's usage to the ledger (retrying; `/readyz` fails while writes
 /// fail) and the metrics.
-async fn record(state: &AppState, tenant: &TenantState, completion: &Completion) {
+async fn record(state: &AppState, tenant: &Arc<TenantState>, completion: &Completion) {
     let day = today();
-    let rows: Vec<UsageRow> = completion
+    let mut rows: Vec<UsageRow> = completion
         .usage
         .by_model_and_depth
         .iter()
@@ -384,8 +384,7 @@ async fn record(state: &AppState, tenant: &TenantState, completion: &Completion)
     }
     // What earlier writes could not record goes with this one, and stays
     // counted against today's budgets (as reserved) while it is written.
-    let mut rows = rows;
-    let (_held, earlier) = Held::take_unrecorded(tenant, &day);
+    let (_held, earlier) = take_unrecorded(tenant, &day);
     rows.extend(earlier);
     if rows.is_empty() {
         return;
@@ -435,34 +434,17 @@ fn usage_on(rows: &[UsageRow], day: &str) -> (u64, f64) {
     rows.iter().filter(|r| r.day == day).fold((0, 0.0), |(t, c), r| (t + r.input_tokens + r.output_tokens, c + r.cost))
 }
 
-/// Usage of rows being written to the ledger, held in the tenant's
-/// reservations until the write is over (and the rows are in the ledger,
-/// or back among the unrecorded ones).
-struct Held<'a> {
-    tenant: &'a TenantState,
-    tokens: u64,
-    dollars: f64,
-}
-
-impl<'a> Held<'a> {
-    /// Takes the tenant's unrecorded rows, holding their usage on `day` in
-    /// the same step, so that an admission never sees it in neither place.
-    fn take_unrecorded(tenant: &'a TenantState, day: &str) -> (Self, Vec<UsageRow>) {
-        let mut reserved = tenant.reserved.lock().expect("never poisoned");
-        let rows = std::mem::take(&mut *tenant.unrecorded.lock().expect("never poisoned"));
-        let (tokens, dollars) = usage_on(&rows, day);
-        reserved.0 += tokens;
-        reserved.1 += dollars;
-        (Held { tenant, tokens, dollars }, rows)
-    }
-}
-
-impl Drop for Held<'_> {
-    fn drop(&mut self) {
-        let mut reserved = self.tenant.reserved.lock().expect("never poisoned");
-        reserved.0 = reserved.0.saturating_sub(self.tokens);
-        reserved.1 -= self.dollars;
-    }
+/// Takes the tenant's unrecorded rows and reserves their usage on `day` in
+/// the same step, so that an admission never sees it in neither place; the
+/// reservation is held until the write is over (and the rows are in the
+/// ledger, or back among the unrecorded ones).
+fn take_unrecorded(tenant: &Arc<TenantState>, day: &str) -> (DayReservation, Vec<UsageRow>) {
+    let mut reserved = tenant.reserved.lock().expect("never poisoned");
+    let rows = std::mem::take(&mut *tenant.unrecorded.lock().expect("never poisoned"));
+    let (tokens, dollars) = usage_on(&rows, day);
+    reserved.0 += tokens;
+    reserved.1 += dollars;
+    (DayReservation::new(tenant, tokens, dollars), rows)
 }
 
 /// The store's record of a live session.
