@@ -250,6 +250,16 @@ async fn the_last_expression_is_shown_like_an_interactive_interpreter() {
     let out = sb.run_cell("'a' * 5000").await.unwrap();
     let shown = out.display.unwrap();
     assert!(shown.len() < 2100 && shown.contains("..."), "a long value is cut: {}", shown.len());
+    // A trailing expression over several lines, and one that raises: the
+    // traceback points at the cell's own line and columns.
+    let out = sb.run_cell("xs = [1,\n 2]\n(xs,\n  len(xs))").await.unwrap();
+    assert_eq!(out.display.as_deref(), Some("([1, 2], 2)"));
+    let out = sb.run_cell("y = 1\n\n{'k': 0}[\n  'missing']").await.unwrap();
+    let error = out.error.expect("the trailing expression raised");
+    assert!(error.message.contains("line 3") && error.message.contains("KeyError: 'missing'"), "{}", error.message);
+    assert!(error.message.contains("{'k': 0}[\n"), "the failing line is quoted: {}", error.message);
+    let out = sb.run_cell("async def f():\n    return 7\nawait f()").await.unwrap();
+    assert_eq!(out.display.as_deref(), Some("7"), "a trailing await is shown too");
 }
 
 #[tokio::test]

@@ -195,6 +195,18 @@ async fn builtins_are_restored_from_a_copy_the_model_cannot_write() {
 }
 
 #[tokio::test]
+async fn a_patched_vars_does_not_hide_the_builtins_from_their_restore() {
+    // The restore reaches the builtins module's dict through a reference
+    // taken at build time, not through `vars`, which the cell can replace.
+    let mut sb = sandbox().await;
+    let code = "import builtins\nbuiltins.vars = lambda *a: {}\nbuiltins.len = lambda x: 0";
+    assert!(sb.run_cell(code).await.unwrap().is_ok());
+    let out =
+        sb.run_cell("import builtins\nprint(len([1, 2]), builtins.vars(builtins) is builtins.__dict__)").await.unwrap();
+    assert_eq!(out.stdout, "2 True\n", "{out:?}");
+}
+
+#[tokio::test]
 async fn a_finalizer_planted_in_one_cell_cannot_answer_for_another() {
     let mut sb = sandbox().await;
     let plant = "class Ghost:\n    def __del__(self):\n        FINAL('ghost')\ng = Ghost()\ng.cycle = g\ndel g";

@@ -166,7 +166,14 @@ def user_vars():
 # themselves; see "What is not a guarantee" in docs/security.md.)
 
 
-def _restore(_builtins=_BUILTINS, _builtin_names=_BUILTIN_NAMES, _state=_state):
+def _restore(
+    _builtins=_BUILTINS,
+    _builtin_names=_BUILTIN_NAMES,
+    _builtin_dict=vars(builtins),
+    _builtins_module=builtins,
+    _state=_state,
+    _len=_len,
+):
     ns = _state.ns
     for name, value in _state.scaffold.items():
         if ns.get(name, _MISSING) is not value:
@@ -177,13 +184,15 @@ def _restore(_builtins=_BUILTINS, _builtin_names=_BUILTIN_NAMES, _state=_state):
     if _state.answer is None or "answer" not in ns:
         _state.answer = _new_answer()
         ns["answer"] = _state.answer
-    if ns.get("__builtins__") is not builtins:
-        ns["__builtins__"] = builtins
+    if ns.get("__builtins__") is not _builtins_module:
+        ns["__builtins__"] = _builtins_module
     if _state.cell_count == 0:
         # No model code has run yet, so the builtins are as built; checking
         # them would write a reference count into ~150 snapshot objects.
         return
-    current = vars(builtins)
+    # The builtins module's dict, taken at build time: `vars` itself may be
+    # patched by now.
+    current = _builtin_dict
     for name, value in _builtins:
         if current.get(name, _MISSING) is not value:
             current[name] = value
@@ -395,9 +404,17 @@ def _compile(code, filename):
     tree = compile(code, filename, "exec", flags=flags | ast.PyCF_ONLY_AST, dont_inherit=True)
     if tree.body and _isinstance(tree.body[-1], ast.Expr):
         last = tree.body[-1]
-        assign = ast.Assign(targets=[ast.Name(id=_DISPLAY_NAME, ctx=ast.Store())], value=last.value)
-        tree.body[-1] = ast.copy_location(assign, last)
-        ast.fix_missing_locations(tree)
+        # The new nodes take their locations as they are made:
+        # `ast.fix_missing_locations` walks the whole tree in Python, which
+        # cost more than the compile itself.
+        at = {
+            "lineno": last.lineno,
+            "col_offset": last.col_offset,
+            "end_lineno": last.end_lineno,
+            "end_col_offset": last.end_col_offset,
+        }
+        target = ast.Name(id=_DISPLAY_NAME, ctx=ast.Store(), **at)
+        tree.body[-1] = ast.Assign(targets=[target], value=last.value, **at)
     return compile(tree, filename, "exec", flags=flags, dont_inherit=True)
 
 
