@@ -50,15 +50,29 @@ fn assistant_turns(r: &RecordedRequest) -> usize {
     r.messages().iter().filter(|(role, _)| role == "assistant").count()
 }
 
-/// Figure 3: one root cell fans out to `chunks` sub-RLMs that each answer
-/// in one iteration; the mock answers every call after `latency`.
-pub async fn fan_out(
+/// Process CPU time so far (user + system, every thread), from
+/// `/proc/self/stat`, in the kernel's fixed 100 ticks per second.
+fn process_cpu() -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // The command name, in parentheses, may hold spaces: count from after it.
+    let (_, rest) = stat.rsplit_once(')').ok_or_else(|| anyhow::anyhow!("unexpected /proc/self/stat"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line: 12th and 13th after the name.
+    let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
+    Ok(Duration::from_millis(ticks * 10))
+}
+
+/// One completion whose root cell fans out to `chunks` sub-RLMs that each
+/// answer in one iteration; the mock answers every call after `latency`.
+/// Returns the wall time of each of `runs` completions and the process CPU
+/// time they took together.
+async fn fan_out_runs(
     runtime: &Runtime,
     chunks: usize,
     latency: Duration,
     concurrency: usize,
     runs: usize,
-) -> anyhow::Result<Vec<Row>> {
+) -> anyhow::Result<(Vec<Duration>, Duration)> {
     let mock = MockLlm::builder()
         .latency(latency)
         .responder(move |r| {
@@ -72,15 +86,32 @@ pub async fn fan_out(
     let model: Arc<dyn Model> = Arc::new(client(&mock)?);
     let rlm = Rlm::builder().sandboxes(Arc::new(runtime.clone())).root(model).max_concurrency(concurrency).build()?;
     let mut times = Vec::new();
+    let cpu = process_cpu()?;
     for _ in 0..runs {
         let done = rlm.completion("", "fan out").await?;
         anyhow::ensure!(done.answer == Some(serde_json::json!(chunks).into()), "unexpected answer {:?}", done.answer);
         times.push(done.elapsed);
     }
+    Ok((times, process_cpu()? - cpu))
+}
+
+/// Figure 3: the fan-out at `latency` against its ideal; the CPU time per
+/// sub-RLM with a 0 ms mock; and both again on tokio runtimes of 1 to N
+/// worker threads, to show how the fan-out scales with cores.
+pub async fn fan_out(
+    runtime: &Runtime,
+    chunks: usize,
+    latency: Duration,
+    concurrency: usize,
+    runs: usize,
+) -> anyhow::Result<Vec<Row>> {
     let rounds = 1 + chunks.div_ceil(concurrency);
     let ideal = latency.as_secs_f64() * 1000.0 * rounds as f64;
+    let (times, _) = fan_out_runs(runtime, chunks, latency, concurrency, runs).await?;
     let wall = Samples::from_durations(&times);
-    Ok(vec![
+    let (_, cpu) = fan_out_runs(runtime, chunks, Duration::ZERO, concurrency, runs).await?;
+    let per_child = cpu.as_secs_f64() * 1000.0 / (chunks * runs) as f64;
+    let mut rows = vec![
         Row::new(
             "3",
             format!("fan-out: {chunks} sub-RLMs, {} ms latency, concurrency {concurrency}", latency.as_millis()),
@@ -88,7 +119,41 @@ pub async fn fan_out(
         )
         .target("<= 1.5x ideal")
         .note(format!("ideal = latency x {rounds} rounds = {}; median of {runs}", ms(ideal))),
-    ])
+        Row::new("3", "... CPU per sub-RLM, 0 ms mock", ms(per_child)).target("<= 1.5 ms").note(format!(
+            "process CPU time / {chunks} children over {runs} fan-outs (root, mock server and HTTP client included)"
+        )),
+    ];
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for threads in 1..=cores {
+        let runtime = runtime.clone();
+        // A runtime of its own, on a thread of its own: a tokio runtime cannot
+        // be started from inside another.
+        let scaled = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()?;
+            rt.block_on(async {
+                let (times, _) = fan_out_runs(&runtime, chunks, latency, concurrency, 1).await?;
+                let (_, cpu) = fan_out_runs(&runtime, chunks, Duration::ZERO, concurrency, 1).await?;
+                anyhow::Ok((times[0], cpu))
+            })
+        })
+        .await??;
+        let (wall, cpu) = scaled;
+        let wall = wall.as_secs_f64() * 1000.0;
+        rows.push(
+            Row::new(
+                "3",
+                format!("... on {threads} worker thread{}", if threads == 1 { "" } else { "s" }),
+                format!(
+                    "{} = {:.2}x ideal; {} CPU per sub-RLM",
+                    ms(wall),
+                    wall / ideal,
+                    ms(cpu.as_secs_f64() * 1000.0 / chunks as f64)
+                ),
+            )
+            .note(format!("{} ms latency, then 0 ms for the CPU; one fan-out each", latency.as_millis())),
+        );
+    }
+    Ok(rows)
 }
 
 /// Figure 4: a 10-iteration root run against a mock with no latency; the

@@ -40,7 +40,8 @@ enum Bench {
     Spawn,
     /// 2: resident memory per idle sandbox with 1,000 live.
     Memory,
-    /// 3: a fan-out of 1,000 sub-RLMs at 50 ms latency, concurrency 256.
+    /// 3: a fan-out of 1,000 sub-RLMs at 50 ms latency, concurrency 256; the CPU per
+    /// sub-RLM with a 0 ms mock; both again on 1 to N worker threads.
     Fanout,
     /// 4: engine overhead per iteration with a 0 ms mock.
     Overhead,
