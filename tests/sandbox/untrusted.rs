@@ -311,3 +311,24 @@ async fn values_are_exact_or_flagged() {
     assert!(out.final_value.is_none());
     assert!(out.stderr.contains("appears twice"), "{}", out.stderr);
 }
+
+#[tokio::test]
+async fn a_new_sandbox_in_a_reused_slot_never_sees_the_memory_of_the_last() {
+    // One pool slot, so every sandbox reuses it. The writer dirties every
+    // other page of 16 MiB (thousands of separate dirty runs, far more than
+    // the pooling allocator's reset scans in one go); the reader allocates
+    // the same block, which CPython takes zeroed from fresh heap, and must
+    // find only zeros.
+    let runtime = Runtime::new(RuntimeConfig::new().max_sandboxes(Some(1))).unwrap();
+    let write =
+        "buf = bytearray(16 << 20)\nfor i in range(0, len(buf), 8192):\n    buf[i] = 0xCD\nprint(buf.count(0xCD))";
+    let read = "buf = bytearray(16 << 20)\nprint(buf.count(0) == len(buf), buf.find(0xCD))";
+    for round in 0..3 {
+        let mut writer = runtime.sandbox(Limits::default(), Arc::new(NoBackend)).await.unwrap();
+        assert_eq!(writer.run_cell(write).await.unwrap().stdout, "2048\n");
+        drop(writer);
+        let mut reader = runtime.sandbox(Limits::default(), Arc::new(NoBackend)).await.unwrap();
+        let out = reader.run_cell(read).await.unwrap();
+        assert_eq!(out.stdout, "True -1\n", "round {round}: the reader saw the writer's memory");
+    }
+}
