@@ -11,6 +11,9 @@ use crate::error::{Error, Result};
 /// Default wasm stack: 8 MiB, so deep Python recursion raises
 /// `RecursionError` before the native wasm stack overflows.
 pub const DEFAULT_WASM_STACK_BYTES: usize = 8 << 20;
+/// Default for [`RuntimeConfig::slot_keep_resident`]: 16 MiB, enough for
+/// the pages a typical sandbox writes.
+pub const DEFAULT_SLOT_KEEP_RESIDENT: usize = 16 << 20;
 /// How long after the wall-clock deadline a cell may run before it is
 /// interrupted. At the deadline, sleeps and sub-calls end and raise inside
 /// Python (the state survives); this grace lets that exception finish the
@@ -50,6 +53,7 @@ pub struct RuntimeConfig {
     pub(crate) max_sandboxes: Option<u32>,
     pub(crate) slot_wait: Duration,
     pub(crate) wasm_stack_bytes: usize,
+    pub(crate) slot_keep_resident: usize,
     pub(crate) cache_dir: Option<PathBuf>,
     pub(crate) on_start: Option<StartObserver>,
 }
@@ -61,6 +65,7 @@ impl fmt::Debug for RuntimeConfig {
             .field("max_sandboxes", &self.max_sandboxes)
             .field("slot_wait", &self.slot_wait)
             .field("wasm_stack_bytes", &self.wasm_stack_bytes)
+            .field("slot_keep_resident", &self.slot_keep_resident)
             .field("cache_dir", &self.cache_dir)
             .finish_non_exhaustive()
     }
@@ -73,6 +78,7 @@ impl Default for RuntimeConfig {
             max_sandboxes: Some(DEFAULT_MAX_SANDBOXES),
             slot_wait: DEFAULT_SLOT_WAIT,
             wasm_stack_bytes: DEFAULT_WASM_STACK_BYTES,
+            slot_keep_resident: DEFAULT_SLOT_KEEP_RESIDENT,
             cache_dir: default_cache_dir(),
             on_start: None,
         }
@@ -116,6 +122,22 @@ impl RuntimeConfig {
     /// [`DEFAULT_WASM_STACK_BYTES`].
     pub fn wasm_stack_bytes(mut self, bytes: usize) -> Self {
         self.wasm_stack_bytes = bytes;
+        self
+    }
+
+    /// How much of a pool slot's linear memory may stay resident after its
+    /// sandbox ends. The pages the sandbox wrote, up to this many bytes, are
+    /// copied back from the guest image instead of released, so the next
+    /// sandbox in the slot does not fault them in again (on a multi-core host
+    /// each such fault also interrupts the other cores). The cost is idle
+    /// memory: up to this much per warm slot. Measured with a 1,000-child
+    /// fan-out on 2 cores (BENCHMARKS.md): 4 MiB gave 9.1 ms of CPU per
+    /// sub-RLM and 1.5 GiB resident afterwards, 8 MiB 6.7 ms and 2.9 GiB,
+    /// 16 MiB 3.3 ms and 3.1 GiB. Ignored without a pool
+    /// ([`RuntimeConfig::max_sandboxes`] `None`). By default,
+    /// [`DEFAULT_SLOT_KEEP_RESIDENT`].
+    pub fn slot_keep_resident(mut self, bytes: usize) -> Self {
+        self.slot_keep_resident = bytes;
         self
     }
 

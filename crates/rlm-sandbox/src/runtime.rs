@@ -160,7 +160,7 @@ fn engine(config: &RuntimeConfig, pool: Option<u32>) -> wasmtime::Result<Engine>
             .max_unused_warm_slots(n)
             .pagemap_scan(Enabled::Auto)
             .async_stack_keep_resident(1 << 20)
-            .linear_memory_keep_resident(16 << 20)
+            .linear_memory_keep_resident(config.slot_keep_resident)
             .table_keep_resident(1 << 20);
         wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
     }

@@ -170,12 +170,12 @@ impl PageMap {
 /// Putting this all together this helps explain the search criteria for
 /// `PAGEMAP_SCAN`, notably:
 ///
-/// * `Categories::PRESENT` - we're only interested in present pages, anything
-///   unmapped wasn't touched by the guest so no need for the host to touch it
-///   either.
-///
 /// * `Categories::WRITTEN` - if a page was only read by the guest no need to
 ///   take a look at it as the contents aren't changed from the initial image.
+///   Unmapped pages are not written either. (rlm-sandbox patch: upstream also
+///   required `Categories::PRESENT`, which skipped written pages the kernel
+///   had swapped out; those are now matched, reported with
+///   `Categories::SWAPPED` and decommitted rather than read back from swap.)
 ///
 /// * `!Categories::PFNZERO` - if a page is mapped to the zero page then it's
 ///   guaranteed to be readonly and it means that wasm read the memory but
@@ -211,10 +211,9 @@ impl PageMap {
 ///   a region of memory to store a list of `page_region` structures. Below this
 ///   is always `MAX_REGIONS`. If there are more than this number of disjoint
 ///   regions of memory that need to be reported then the ioctl will also return
-///   early without reaching the end of memory. Note that this means that all
-///   further memory will be `decommit`'d with reported regions still going to
-///   `reset_manually`. This is arguably something we should detect and improve
-///   in Wasmtime, but for now `MAX_REGIONS` is hardcoded.
+///   early without reaching the end of memory. (rlm-sandbox patch: the scan
+///   then resumes from where it stopped, so only the `keep_resident` budget
+///   or the end of memory ends it; upstream decommitted all further memory.)
 ///
 /// In the end this ends up being a "more clever" version of this function than
 /// the one in the `pagemap_disabled` module. By using `PAGEMAP_SCAN` we can
@@ -305,10 +304,10 @@ pub unsafe fn reset_with_pagemap(
             // page/file page as those are inverted above meaning we're
             // searching for pages that specifically don't have those flags.
             .category_mask(Categories::WRITTEN | Categories::PFNZERO | Categories::FILE)
-            // Don't return any categories back. This helps group regions
-            // together since the reported set of categories is always empty
-            // and we otherwise aren't looking for anything in particular.
-            .return_mask(Categories::empty())
+            // Only whether a page is swapped out (rlm-sandbox patch): those are
+            // decommitted rather than faulted back in from swap to be
+            // overwritten.
+            .return_mask(Categories::SWAPPED)
             .build(&mut storage);
 
         // SAFETY: this should be a safe ioctl as we control the fd we're
@@ -328,17 +327,25 @@ pub unsafe fn reset_with_pagemap(
         // Reset every region that was written in the scan manually.
         let mut pages = 0;
         for region in result.regions() {
-            // SAFETY: we're relying on Linux to pass in valid region ranges
-            // within the `ptr/len` we specified to the original syscall.
-            unsafe {
-                reset_manually(&mut *region.region().cast_mut());
+            if region.categories().contains(Categories::SWAPPED) {
+                decommit(region.start().cast_mut(), region.len());
+            } else {
+                // SAFETY: we're relying on Linux to pass in valid region
+                // ranges within the `ptr/len` we specified to the original
+                // syscall.
+                unsafe {
+                    reset_manually(&mut *region.region().cast_mut());
+                }
+                bytes_resident += region.len();
             }
-            bytes_resident += region.len();
             pages += region.len() / host_page_size;
         }
         let walk_end = result.walk_end().cast_mut();
         let full = result.regions().len() == MAX_REGIONS;
-        debug_assert!(walk_end >= start && walk_end <= end);
+        if walk_end < start || walk_end > end {
+            // Not something Linux reports; decommit all that is left.
+            break;
+        }
         let progressed = walk_end > start;
         start = walk_end;
         budget = budget.saturating_sub(pages);
@@ -588,10 +595,6 @@ mod ioctl {
         /// Note that this will only contain categories specified in
         /// [`PageMapScanBuilder::return_mask`].
         #[inline]
-        #[cfg_attr(
-            not(test),
-            expect(dead_code, reason = "bindings for the future if we need them")
-        )]
         pub fn categories(&self) -> Categories {
             self.0.categories
         }
