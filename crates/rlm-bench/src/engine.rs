@@ -7,9 +7,10 @@ use futures::future::BoxFuture as BoxedFuture;
 use rlm_core::{Model, ModelError, ModelReply, ModelRequest};
 use rlm_engine::Rlm;
 use rlm_llm::{ApiKey, Client, ClientConfig, Provider};
-use rlm_sandbox::Runtime;
+use rlm_sandbox::{DEFAULT_SLOT_KEEP_RESIDENT, Runtime};
 use rlm_test_support::{MockLlm, MockReply, RecordedRequest};
 
+use crate::sandbox::memory_bytes;
 use crate::stats::{Row, Samples, ms};
 
 /// An OpenAI client of the mock.
@@ -62,19 +63,6 @@ fn process_cpu() -> anyhow::Result<Duration> {
     Ok(Duration::from_millis(ticks * 10))
 }
 
-/// The proportional resident memory of this process in MiB (`Pss` of
-/// `/proc/self/smaps_rollup`: the guest image every slot maps counts once).
-fn resident_mib() -> anyhow::Result<f64> {
-    let rollup = std::fs::read_to_string("/proc/self/smaps_rollup")?;
-    let kib = rollup
-        .lines()
-        .find_map(|l| l.strip_prefix("Pss:"))
-        .and_then(|v| v.split_whitespace().next())
-        .ok_or_else(|| anyhow::anyhow!("no Pss in /proc/self/smaps_rollup"))?
-        .parse::<f64>()?;
-    Ok(kib / 1024.0)
-}
-
 /// One completion whose root cell fans out to `chunks` sub-RLMs that each
 /// answer in one iteration; the mock answers every call after `latency`.
 /// Returns the wall time of each of `runs` completions and the process CPU
@@ -124,9 +112,9 @@ pub async fn fan_out(
     let wall = Samples::from_durations(&times);
     let (_, cpu) = fan_out_runs(runtime, chunks, Duration::ZERO, concurrency, runs).await?;
     let per_child = cpu.as_secs_f64() * 1000.0 / (chunks * runs) as f64;
-    // Every child has ended; their pool slots stay warm, holding up to
-    // `linear_memory_keep_resident` each.
-    let rss = resident_mib()?;
+    // Every child has ended; their pool slots stay warm, each keeping what
+    // its last sandbox wrote resident, up to the budget.
+    let (pss, _) = memory_bytes()?;
     let mut rows = vec![
         Row::new(
             "3",
@@ -138,17 +126,19 @@ pub async fn fan_out(
         Row::new("3", "... CPU per sub-RLM, 0 ms mock", ms(per_child)).target("<= 1.5 ms").note(format!(
             "process CPU time / {chunks} children over {runs} fan-outs (root, mock server and HTTP client included)"
         )),
+        Row::new("3", "... process PSS after the fan-outs, every child ended", format!("{} MiB", pss >> 20)).note(
+            format!(
+                "the warm pool slots keep the pages their last sandbox wrote resident (up to {} MiB a slot)",
+                DEFAULT_SLOT_KEEP_RESIDENT >> 20
+            ),
+        ),
     ];
-    rows.push(
-        Row::new("3", "... process PSS after the fan-outs, every child ended", format!("{rss:.0} MiB"))
-            .note("the warm pool slots keep the pages their last sandbox wrote resident (up to 16 MiB a slot)"),
-    );
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     for threads in 1..=cores {
         let runtime = runtime.clone();
         // A runtime of its own, on a thread of its own: a tokio runtime cannot
         // be started from inside another.
-        let scaled = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let (wall, cpu) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()?;
             rt.block_on(async {
                 let (times, _) = fan_out_runs(&runtime, chunks, latency, concurrency, 1).await?;
@@ -157,7 +147,6 @@ pub async fn fan_out(
             })
         })
         .await??;
-        let (wall, cpu) = scaled;
         let wall = wall.as_secs_f64() * 1000.0;
         rows.push(
             Row::new(

@@ -50,7 +50,7 @@ pub async fn spawn(runtime: &Runtime, count: usize) -> anyhow::Result<Vec<Row>> 
 /// Resident memory of this process in bytes: `(pss, rss)`. PSS splits each
 /// shared page among the mappings that use it, so the guest image that every
 /// sandbox maps copy-on-write counts once; RSS counts it once per sandbox.
-fn memory_bytes() -> anyhow::Result<(u64, u64)> {
+pub fn memory_bytes() -> anyhow::Result<(u64, u64)> {
     let rollup = std::fs::read_to_string("/proc/self/smaps_rollup")?;
     let field = |name: &str| -> u64 {
         rollup
