@@ -129,8 +129,9 @@ impl RuntimeConfig {
     /// sandbox ends. The pages the sandbox wrote, up to this many bytes, are
     /// copied back from the guest image instead of released, so the next
     /// sandbox in the slot does not fault them in again (on a multi-core host
-    /// each such fault also interrupts the other cores). The cost is idle
-    /// memory: up to this much per warm slot. Measured with a 1,000-child
+    /// each such fault also interrupts the other cores). A slot's first reset
+    /// releases everything: a slot used once gains nothing from the copy. The
+    /// cost is idle memory: up to this much per slot used more than once. Measured with a 1,000-child
     /// fan-out on 2 cores (BENCHMARKS.md): 4 MiB gave 9.1 ms of CPU per
     /// sub-RLM and 1.5 GiB resident afterwards, 8 MiB 6.7 ms and 2.9 GiB,
     /// 16 MiB 3.3 ms and 3.1 GiB. Ignored without a pool
