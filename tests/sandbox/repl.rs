@@ -263,6 +263,45 @@ async fn the_last_expression_is_shown_like_an_interactive_interpreter() {
 }
 
 #[tokio::test]
+async fn only_a_real_trailing_expression_statement_is_shown() {
+    // The driver compiles a cell's last column-0 line on its own when it can
+    // show that line starts the last statement; each case here is one where
+    // a line-based guess goes wrong.
+    let mut sb = sandbox().await;
+    let cases: &[(&str, Option<&str>)] = &[
+        // The last column-0 line continues a backslash, a bracket or a string.
+        ("x = 1 + \\\n2", None),
+        ("x = [1,\n2]", None),
+        ("s = \"\"\"\nabc\n1\"\"\"", None),
+        ("\"\"\"\nfor x in y\n\"\"\"", Some("'\\nfor x in y\\n'")),
+        // Statements that a line-based guess could take for expressions.
+        ("if True:\n    7\nelse:\n    8", None),
+        ("d = {}\nd['k'] = 4", None),
+        ("v = 3; v", Some("3")),
+        ("match = 5\nmatch", Some("5")),
+        ("@staticmethod\ndef g(): pass\ng.__class__.__name__", Some("'staticmethod'")),
+        // Comments after the expression, on its line and below it.
+        ("w = 6\nw  # show\n# done\n", Some("6")),
+        // A task started before the last line and awaited in it: one event loop.
+        ("import asyncio\nt = asyncio.ensure_future(asyncio.sleep(0, 8))\nawait t", Some("8")),
+    ];
+    for (code, shown) in cases {
+        let out = sb.run_cell(code).await.unwrap();
+        assert!(out.error.is_none(), "{code:?}: {:?}", out.error);
+        assert_eq!(out.display.as_deref(), *shown, "{code:?}");
+    }
+    // An error before the trailing expression points at its own line, and the
+    // expression does not run.
+    let out = sb.run_cell("shown = 0\n1 / 0\nshown = 1\nshown").await.unwrap();
+    assert!(out.error.unwrap().message.contains("line 2"));
+    assert_eq!(sb.run_cell("shown").await.unwrap().display.as_deref(), Some("0"));
+    // A syntax error is reported for the whole cell, at its own line.
+    let out = sb.run_cell("a = 1\nb = (\n").await.unwrap();
+    let error = out.error.expect("a syntax error");
+    assert!(error.message.contains("SyntaxError") && error.message.contains("line 2"), "{}", error.message);
+}
+
+#[tokio::test]
 async fn the_answer_dict_of_rlms_ends_the_run_like_final() {
     let mut sb = sandbox().await;
     let out =

@@ -207,6 +207,21 @@ async fn a_patched_vars_does_not_hide_the_builtins_from_their_restore() {
 }
 
 #[tokio::test]
+async fn a_replaced_builtin_whose_eq_raises_or_answers_is_still_restored() {
+    // The restore's quick check compares the builtins with one `==`, which
+    // calls a replacement's `__eq__`: one that raises, or that calls `FINAL`,
+    // must neither break the next cell nor skip the restore.
+    let mut sb = sandbox().await;
+    let code = "import builtins\nclass Odd:\n    def __eq__(self, other):\n        raise RuntimeError('no')\n\
+                class Loud:\n    def __eq__(self, other):\n        FINAL('from eq')\n\
+                builtins.len = Odd()\nbuiltins.abs = Loud()";
+    assert!(sb.run_cell(code).await.unwrap().is_ok());
+    let out = sb.run_cell("print(len([1, 2]), abs(-3))").await.unwrap();
+    assert_eq!(out.stdout, "2 3\n", "{out:?}");
+    assert_eq!(out.final_value, None);
+}
+
+#[tokio::test]
 async fn a_finalizer_planted_in_one_cell_cannot_answer_for_another() {
     let mut sb = sandbox().await;
     let plant = "class Ghost:\n    def __del__(self):\n        FINAL('ghost')\ng = Ghost()\ng.cycle = g\ndel g";

@@ -16,6 +16,7 @@ import gc
 import inspect
 import itertools
 import linecache
+import re
 import reprlib
 import sys
 import traceback
@@ -37,6 +38,9 @@ _len = len
 _sorted = sorted
 _BUILTINS = tuple(vars(builtins).items())
 _BUILTIN_NAMES = frozenset(name for name, _ in _BUILTINS)
+# The same as a dict, so that checking the builtins after a cell is one `==`
+# in C rather than a loop in Python.
+_BUILTIN_COPY = dict(_BUILTINS)
 
 DRIVER_FILES = frozenset(m.__file__ for m in (hostio, queries, sys.modules[__name__]))
 # Files of the other driver modules register themselves here.
@@ -171,6 +175,7 @@ def _restore(
     _builtin_names=_BUILTIN_NAMES,
     _builtin_dict=vars(builtins),
     _builtins_module=builtins,
+    _builtin_copy=_BUILTIN_COPY,
     _state=_state,
     _len=_len,
 ):
@@ -193,6 +198,15 @@ def _restore(
     # The builtins module's dict, taken at build time: `vars` itself may be
     # patched by now.
     current = _builtin_dict
+    # One comparison in C, about a fifth of the loop below. It compares by
+    # identity first, so unchanged builtins run no model code; a replaced
+    # one is compared with its `__eq__`, which model code can make lie or
+    # raise (then the loop below restores everything).
+    try:
+        if current == _builtin_copy:
+            return
+    except BaseException:
+        pass
     for name, value in _builtins:
         if current.get(name, _MISSING) is not value:
             current[name] = value
@@ -399,7 +413,60 @@ _display_repr = reprlib.Repr(maxlevel=4, maxtuple=50, maxlist=50, maxarray=50, m
 _DISPLAY_NAME = "__rlm_display__"
 
 
+# A cell's last statement starts on its last line that begins at column 0
+# (not blank, not a comment), unless that line continues a string, a bracket
+# or a backslash of the lines before; then the lines before do not compile on
+# their own. A line starting with one of these words, or with an assignment,
+# is a statement, not an expression: those cells take the AST path at once.
+_STATEMENT_WORDS = frozenset(
+    "assert async break class continue def del elif else except finally for from global if import nonlocal pass "
+    "raise return try while with".split()
+)
+_ASSIGNMENT = re.compile(r"[\w.]+(?:\s*,\s*[\w.]+)*\s*(?:\[[^\n]*?\])?\s*(?:[-+*/%&|^@]|//|\*\*|>>|<<)?=(?!=)")
+
+
+def _last_line_start(code):
+    """Where the last line that starts at column 0 with code begins, or -1."""
+    end = _len(code)
+    while end > 0:
+        start = code.rfind("\n", 0, end) + 1
+        first = code[start : start + 1]
+        if first and first not in " \t\f\r\n#":
+            return start
+        end = start - 1
+    return -1
+
+
+def _split_compile(code, filename, flags):
+    """The cell as the code before its trailing expression statement (or
+    None) and an `eval` of that expression; None when that split cannot be
+    shown to be the cell's own. Compiling the source twice costs less than
+    once through Python AST objects, which `_compile` otherwise builds."""
+    start = _last_line_start(code)
+    if start < 0:
+        return None
+    tail = code[start:]
+    word = tail.split(None, 1)[0].split("(", 1)[0].split(":", 1)[0]
+    if word in _STATEMENT_WORDS or word[:1] == "@" or _ASSIGNMENT.match(tail):
+        return None
+    head = code[:start]
+    try:
+        # Leading newlines keep the tail's line numbers those of the cell.
+        last = compile("\n" * head.count("\n") + tail, filename, "eval", flags=flags, dont_inherit=True)
+        # The head compiles on its own only if the tail starts a statement.
+        first = compile(head, filename, "exec", flags=flags, dont_inherit=True) if head else None
+    except (SyntaxError, ValueError):
+        return None
+    # A cell that awaits runs in one event loop from start to end (a task
+    # started before the last line may be awaited in it): one code object.
+    if last.co_flags & inspect.CO_COROUTINE or (first is not None and first.co_flags & inspect.CO_COROUTINE):
+        return None
+    return first, last
+
+
 def _compile(code, filename):
+    """The cell as one code object that binds its trailing expression
+    statement's value to `_DISPLAY_NAME`."""
     flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
     tree = compile(code, filename, "exec", flags=flags | ast.PyCF_ONLY_AST, dont_inherit=True)
     if tree.body and _isinstance(tree.body[-1], ast.Expr):
@@ -419,14 +486,24 @@ def _compile(code, filename):
 
 
 def _run(code):
+    """Runs a cell, leaving the value of its trailing expression statement,
+    if it has one, in the namespace as `_DISPLAY_NAME`."""
     _state.cell_count += 1
     filename = f"<cell-{_state.cell_count}>"
     linecache.cache[filename] = (_len(code), None, code.splitlines(True), filename)
+    ns = _state.ns
+    split = _split_compile(code, filename, ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    if split is not None:
+        first, last = split
+        if first is not None:
+            exec(first, ns)
+        ns[_DISPLAY_NAME] = eval(last, ns)
+        return
     compiled = _compile(code, filename)
     if compiled.co_flags & inspect.CO_COROUTINE:
-        queries.run_async(eval(compiled, _state.ns))
+        queries.run_async(eval(compiled, ns))
     else:
-        exec(compiled, _state.ns)
+        exec(compiled, ns)
 
 
 def _answer_protocol():
