@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 /// Default wasm stack: 8 MiB, so deep Python recursion raises
 /// `RecursionError` before the native wasm stack overflows.
 pub const DEFAULT_WASM_STACK_BYTES: usize = 8 << 20;
-/// Default for [`RuntimeConfig::slot_keep_resident`]: 16 MiB, enough for
+/// Default for [`RuntimeConfig::slot_keep_resident`]: 16 MiB, several times
 /// the pages a typical sandbox writes.
 pub const DEFAULT_SLOT_KEEP_RESIDENT: usize = 16 << 20;
 /// How long after the wall-clock deadline a cell may run before it is
@@ -129,12 +129,12 @@ impl RuntimeConfig {
     /// sandbox ends. The pages the sandbox wrote, up to this many bytes, are
     /// copied back from the guest image instead of released, so the next
     /// sandbox in the slot does not fault them in again (on a multi-core host
-    /// each such fault also interrupts the other cores). A slot's first reset
-    /// releases everything: a slot used once gains nothing from the copy. The
-    /// cost is idle memory: up to this much per slot used more than once. Measured with a 1,000-child
-    /// fan-out on 2 cores (BENCHMARKS.md): 4 MiB gave 9.1 ms of CPU per
-    /// sub-RLM and 1.5 GiB resident afterwards, 8 MiB 6.7 ms and 2.9 GiB,
-    /// 16 MiB 3.3 ms and 3.1 GiB. Ignored without a pool
+    /// each such fault also interrupts the other cores). The cost is idle
+    /// memory: what each used slot's sandboxes wrote, up to this much per
+    /// slot. A sandbox with no context writes about 1.5 MiB, one that loaded
+    /// 1 MB about 3.5 MiB; measured with a 1,000-child fan-out on 2 cores
+    /// (BENCHMARKS.md), budgets of 2, 4 and 16 MiB all gave 2.2 ms of CPU per
+    /// sub-RLM and about 630 MiB resident afterwards. Ignored without a pool
     /// ([`RuntimeConfig::max_sandboxes`] `None`). By default,
     /// [`DEFAULT_SLOT_KEEP_RESIDENT`].
     pub fn slot_keep_resident(mut self, bytes: usize) -> Self {

@@ -346,13 +346,6 @@ pub struct MemoryImageSlot {
     /// `mmap` resets the affected pages back to the default key 0 which is
     /// accessible from every stripe.
     pkey: Option<ProtectionKey>,
-
-    /// Whether this slot has been reset after a use before (rlm-sandbox
-    /// patch). The first reset decommits everything: a slot used once, as in
-    /// a cold burst, gains nothing from keeping its pages and would pay for
-    /// copying them back. Only a slot that has been used again keeps up to
-    /// `keep_resident` bytes of what was written.
-    reused: bool,
 }
 
 impl fmt::Debug for MemoryImageSlot {
@@ -388,7 +381,6 @@ impl MemoryImageSlot {
             image: None,
             dirty: false,
             pkey,
-            reused: false,
         }
     }
 
@@ -556,14 +548,6 @@ impl MemoryImageSlot {
         decommit: impl FnMut(*mut u8, usize),
     ) -> Result<usize> {
         assert!(self.dirty);
-
-        // rlm-sandbox patch: see `reused`.
-        let keep_resident = if self.reused {
-            keep_resident
-        } else {
-            HostAlignedByteCount::ZERO
-        };
-        self.reused = true;
 
         let bytes_resident =
             unsafe { self.reset_all_memory_contents(pagemap, keep_resident, decommit)? };

@@ -297,13 +297,17 @@ pub unsafe fn reset_with_pagemap(
             // or backed by files. Such pages mean that they haven't changed
             // from their original contents, so they're inverted.
             .category_inverted(Categories::PFNZERO | Categories::FILE)
-            // Search for pages that are written: present, or swapped out (rlm-sandbox
-            // patch: upstream also required `PRESENT`, so a dirty page the kernel
-            // had swapped out was neither reset nor decommitted, and the next
-            // instance in the slot read it). Additionally search for the zero
-            // page/file page as those are inverted above meaning we're
-            // searching for pages that specifically don't have those flags.
+            // Search for pages that are written and present, or written and
+            // swapped out (rlm-sandbox patch: upstream required `PRESENT`, so a
+            // dirty page the kernel had swapped out was neither reset nor
+            // decommitted, and the next instance in the slot read it). Without
+            // one of the two, Linux also reports never-touched holes as
+            // written, and copying into them would make them resident.
+            // Additionally search for the zero page/file page as those are
+            // inverted above meaning we're searching for pages that
+            // specifically don't have those flags.
             .category_mask(Categories::WRITTEN | Categories::PFNZERO | Categories::FILE)
+            .category_anyof_mask(Categories::PRESENT | Categories::SWAPPED)
             // Only whether a page is swapped out (rlm-sandbox patch): those are
             // decommitted rather than faulted back in from swap to be
             // overwritten.
@@ -483,7 +487,8 @@ mod ioctl {
         ///
         /// For more detail see the `pagemap_scan_is_interesting_page` function
         /// in the Linux kernel source.
-        #[expect(dead_code, reason = "bindings for the future if we need them")]
+        // rlm-sandbox patch: used by `reset_with_pagemap` now, so no longer
+        // `#[expect(dead_code)]`.
         pub fn category_anyof_mask(&mut self, flags: Categories) -> &mut PageMapScanBuilder {
             self.pm_scan_arg.category_anyof_mask = flags;
             self
