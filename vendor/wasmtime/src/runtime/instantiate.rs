@@ -7,6 +7,7 @@ use crate::code::EngineCode;
 use crate::prelude::*;
 use crate::profiling_agent::ProfilingAgent;
 use crate::runtime::vm::CompiledModuleId;
+use crate::sync::OnceLock;
 use alloc::sync::Arc;
 use core::ops::Range;
 use core::str;
@@ -25,6 +26,12 @@ pub struct CompiledModule {
     index: Arc<CompiledFunctionsTable>,
     /// Sorted list, by function index, of names we have for this module.
     func_names: Vec<FunctionName>,
+    /// rlm-sandbox patch: the text ranges of every defined function and of
+    /// its array-to-wasm trampoline, by defined index, built on first use.
+    /// Instantiating a module whose start code takes `ref.func` of thousands
+    /// of functions (a dynamically linked CPython does, ~5,700 each time)
+    /// otherwise searches the shared function table twice per function.
+    defined_ranges: OnceLock<Box<[[(u32, u32); 2]]>>,
 }
 
 impl CompiledModule {
@@ -58,6 +65,7 @@ impl CompiledModule {
             meta: info.meta,
             index,
             func_names: info.func_names,
+            defined_ranges: OnceLock::new(),
         };
         ret.register_profiling(profiler)?;
 
@@ -125,10 +133,49 @@ impl CompiledModule {
     /// points to.
     #[inline]
     pub fn function_range(&self, key: FuncKey) -> Range<usize> {
+        // rlm-sandbox patch: see `defined_ranges`.
+        let cached = match key {
+            FuncKey::DefinedWasmFunction(module, index) if module == self.module_index() => {
+                Some((index, 0))
+            }
+            FuncKey::ArrayToWasmTrampoline(module, index) if module == self.module_index() => {
+                Some((index, 1))
+            }
+            _ => None,
+        };
+        if let Some((index, which)) = cached {
+            let ranges = self.defined_ranges.get_or_init(|| self.build_defined_ranges());
+            if let Some(&(start, length)) = ranges.get(index.as_u32() as usize).map(|r| &r[which]) {
+                if length != 0 {
+                    let start = usize::try_from(start).unwrap();
+                    return start..start + usize::try_from(length).unwrap();
+                }
+            }
+        }
         let loc = self.func_loc(key);
         let start = usize::try_from(loc.start).unwrap();
         let end = usize::try_from(loc.start + loc.length).unwrap();
         start..end
+    }
+
+    /// rlm-sandbox patch: the table behind `defined_ranges`; `(0, 0)` where
+    /// the function table has no entry (the lookup then falls back to it).
+    fn build_defined_ranges(&self) -> Box<[[(u32, u32); 2]]> {
+        let module = self.module_index();
+        (0..self.module.num_defined_funcs())
+            .map(|i| {
+                let index = DefinedFuncIndex::from_u32(u32::try_from(i).unwrap());
+                let loc = |key| {
+                    self.index
+                        .func_loc(key)
+                        .map_or((0, 0), |loc: &FunctionLoc| (loc.start, loc.length))
+                };
+                [
+                    loc(FuncKey::DefinedWasmFunction(module, index)),
+                    loc(FuncKey::ArrayToWasmTrampoline(module, index)),
+                ]
+            })
+            .collect()
     }
 
     /// Get the Wasm-to-array trampoline for the given signature, as a
