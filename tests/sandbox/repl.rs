@@ -299,6 +299,25 @@ async fn only_a_real_trailing_expression_statement_is_shown() {
     let out = sb.run_cell("a = 1\nb = (\n").await.unwrap();
     let error = out.error.expect("a syntax error");
     assert!(error.message.contains("SyntaxError") && error.message.contains("line 2"), "{}", error.message);
+    // A last line of non-ASCII whitespace is a syntax error, not a crash of
+    // the driver.
+    let out = sb.run_cell("x = 1\n\u{a0}").await.unwrap();
+    let error = out.error.expect("a syntax error");
+    assert!(error.message.contains("SyntaxError") && error.message.contains("line 2"), "{}", error.message);
+    // Lone `\r` ends a line for the compiler, so it does for line numbers.
+    let out = sb.run_cell("a = 1\rb = 2\n1 / 0").await.unwrap();
+    let error = out.error.expect("the division raised");
+    assert!(error.message.contains("line 3") && error.message.contains("1 / 0"), "{}", error.message);
+    // U+2028 inside a string does not end a line: the traceback quotes the
+    // line that failed.
+    let out = sb.run_cell("s = 'a\u{2028}b'\n1 / 0").await.unwrap();
+    let error = out.error.expect("the division raised");
+    assert!(error.message.contains("line 2") && error.message.contains("1 / 0"), "{}", error.message);
+    // A cell's statements see the builtins its frame started with, even
+    // after it rebinds `__builtins__`.
+    let out = sb.run_cell("__builtins__ = {'len': lambda x: 42}\nlen('abc')").await.unwrap();
+    assert_eq!(out.display.as_deref(), Some("3"), "{out:?}");
+    assert_eq!(sb.run_cell("len('ab')").await.unwrap().display.as_deref(), Some("2"));
 }
 
 #[tokio::test]

@@ -346,4 +346,17 @@ async fn a_new_sandbox_in_a_reused_slot_never_sees_the_memory_of_the_last() {
         let out = reader.run_cell(read).await.unwrap();
         assert_eq!(out.stdout, "True -1\n", "round {round}: the reader saw the writer's memory");
     }
+    // CPython zeroes a new bytearray itself, so the reader above would not
+    // see leftovers in fresh heap; the interpreter's own objects live in the
+    // guest image, and a page of it that kept the last sandbox's writes
+    // would show here: a mark on every module (hundreds of pages apart).
+    let mark = "import sys\nfor m in list(sys.modules.values()):\n    try:\n        m.__dict__['_rlm_mark'] = 1\n    except Exception:\n        pass\nprint(sum('_rlm_mark' in vars(m) for m in list(sys.modules.values())) > 100)";
+    let look = "import sys\nprint(sum('_rlm_mark' in vars(m) for m in list(sys.modules.values())))";
+    for round in 0..3 {
+        let mut writer = runtime.sandbox(Limits::default(), Arc::new(NoBackend)).await.unwrap();
+        assert_eq!(writer.run_cell(mark).await.unwrap().stdout, "True\n");
+        drop(writer);
+        let mut reader = runtime.sandbox(Limits::default(), Arc::new(NoBackend)).await.unwrap();
+        assert_eq!(reader.run_cell(look).await.unwrap().stdout, "0\n", "round {round}: a module kept a mark");
+    }
 }

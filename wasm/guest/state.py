@@ -38,9 +38,9 @@ _len = len
 _sorted = sorted
 _BUILTINS = tuple(vars(builtins).items())
 _BUILTIN_NAMES = frozenset(name for name, _ in _BUILTINS)
-# The same as a dict, so that checking the builtins after a cell is one `==`
-# in C rather than a loop in Python.
-_BUILTIN_COPY = dict(_BUILTINS)
+# The same as a read-only mapping, so that checking the builtins after a cell
+# is one `==` in C rather than a loop in Python.
+_BUILTIN_COPY = types.MappingProxyType(dict(_BUILTINS))
 
 DRIVER_FILES = frozenset(m.__file__ for m in (hostio, queries, sys.modules[__name__]))
 # Files of the other driver modules register themselves here.
@@ -426,12 +426,14 @@ _ASSIGNMENT = re.compile(r"[\w.]+(?:\s*,\s*[\w.]+)*\s*(?:\[[^\n]*?\])?\s*(?:[-+*
 
 
 def _last_line_start(code):
-    """Where the last line that starts at column 0 with code begins, or -1."""
+    """Where the last line that starts at column 0 with code begins, or -1.
+    `code` has `\n` line ends only."""
     end = _len(code)
     while end > 0:
         start = code.rfind("\n", 0, end) + 1
         first = code[start : start + 1]
-        if first and first not in " \t\f\r\n#":
+        # `isspace`, not a fixed set: a line of U+00A0 or U+3000 is not code.
+        if first and not first.isspace() and first != "#":
             return start
         end = start - 1
     return -1
@@ -442,6 +444,12 @@ def _split_compile(code, filename, flags):
     None) and an `eval` of that expression; None when that split cannot be
     shown to be the cell's own. Compiling the source twice costs less than
     once through Python AST objects, which `_compile` otherwise builds."""
+    # A cell that awaits runs in one event loop from start to end (a task
+    # started before the last line may be awaited in it), and one that
+    # rebinds `__builtins__` changes them for the statements after: both
+    # need one code object.
+    if "await" in code or "async" in code or "__builtins__" in code:
+        return None
     start = _last_line_start(code)
     if start < 0:
         return None
@@ -457,8 +465,7 @@ def _split_compile(code, filename, flags):
         first = compile(head, filename, "exec", flags=flags, dont_inherit=True) if head else None
     except (SyntaxError, ValueError):
         return None
-    # A cell that awaits runs in one event loop from start to end (a task
-    # started before the last line may be awaited in it): one code object.
+    # Checked by the words above; this is the compiler's own word.
     if last.co_flags & inspect.CO_COROUTINE or (first is not None and first.co_flags & inspect.CO_COROUTINE):
         return None
     return first, last
@@ -485,25 +492,30 @@ def _compile(code, filename):
     return compile(tree, filename, "exec", flags=flags, dont_inherit=True)
 
 
-def _run(code):
+def _run(code, _exec=exec, _eval=eval):
     """Runs a cell, leaving the value of its trailing expression statement,
     if it has one, in the namespace as `_DISPLAY_NAME`."""
     _state.cell_count += 1
     filename = f"<cell-{_state.cell_count}>"
-    linecache.cache[filename] = (_len(code), None, code.splitlines(True), filename)
+    # The compiler reads `\r\n` and `\r` as `\n`, everywhere; so do the line
+    # numbers below and the traceback's source lines, which `splitlines`
+    # would also break at characters Python does not (U+2028, form feed).
+    code = code.replace("\r\n", "\n").replace("\r", "\n")
+    lines = [line + "\n" for line in code.split("\n")]
+    linecache.cache[filename] = (_len(code), None, lines, filename)
     ns = _state.ns
     split = _split_compile(code, filename, ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
     if split is not None:
         first, last = split
         if first is not None:
-            exec(first, ns)
-        ns[_DISPLAY_NAME] = eval(last, ns)
+            _exec(first, ns)
+        ns[_DISPLAY_NAME] = _eval(last, ns)
         return
     compiled = _compile(code, filename)
     if compiled.co_flags & inspect.CO_COROUTINE:
-        queries.run_async(eval(compiled, ns))
+        queries.run_async(_eval(compiled, ns))
     else:
-        exec(compiled, ns)
+        _exec(compiled, ns)
 
 
 def _answer_protocol():

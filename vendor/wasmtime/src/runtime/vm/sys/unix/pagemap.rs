@@ -170,12 +170,14 @@ impl PageMap {
 /// Putting this all together this helps explain the search criteria for
 /// `PAGEMAP_SCAN`, notably:
 ///
-/// * `Categories::WRITTEN` - if a page was only read by the guest no need to
-///   take a look at it as the contents aren't changed from the initial image.
-///   Unmapped pages are not written either. (rlm-sandbox patch: upstream also
-///   required `Categories::PRESENT`, which skipped written pages the kernel
-///   had swapped out; those are now matched, reported with
-///   `Categories::SWAPPED` and decommitted rather than read back from swap.)
+/// * `Categories::PRESENT | Categories::SWAPPED` (any of) - a page the
+///   guest wrote is a private page, in memory or swapped out; an unmapped
+///   page was never written. (rlm-sandbox patch: upstream required
+///   `Categories::WRITTEN | Categories::PRESENT`, which skipped written pages
+///   the kernel had swapped out; those are now matched, reported with
+///   `Categories::SWAPPED` and decommitted rather than read back from swap.
+///   `WRITTEN` only tracks userfaultfd write protection, which these slots
+///   do not use, so it is not relied on.)
 ///
 /// * `!Categories::PFNZERO` - if a page is mapped to the zero page then it's
 ///   guaranteed to be readonly and it means that wasm read the memory but
@@ -297,16 +299,18 @@ pub unsafe fn reset_with_pagemap(
             // or backed by files. Such pages mean that they haven't changed
             // from their original contents, so they're inverted.
             .category_inverted(Categories::PFNZERO | Categories::FILE)
-            // Search for pages that are written and present, or written and
-            // swapped out (rlm-sandbox patch: upstream required `PRESENT`, so a
-            // dirty page the kernel had swapped out was neither reset nor
-            // decommitted, and the next instance in the slot read it). Without
-            // one of the two, Linux also reports never-touched holes as
-            // written, and copying into them would make them resident.
-            // Additionally search for the zero page/file page as those are
-            // inverted above meaning we're searching for pages that
-            // specifically don't have those flags.
-            .category_mask(Categories::WRITTEN | Categories::PFNZERO | Categories::FILE)
+            // Search for pages that are present or swapped out and neither the
+            // zero page nor a file page (those are inverted above): every page
+            // the instance wrote (rlm-sandbox patch). Upstream required
+            // `WRITTEN | PRESENT`: a dirty page the kernel had swapped out was
+            // neither reset nor decommitted, and the next instance in the slot
+            // read it. `WRITTEN` is not asked for: without userfaultfd it only
+            // means "not write-protected", which every such page is, and a
+            // kernel that narrowed it to userfaultfd ranges would make the
+            // scan match nothing and the reset silently keep everything.
+            // Without `PRESENT | SWAPPED`, Linux reports never-touched holes
+            // too, and copying into them would make them resident.
+            .category_mask(Categories::PFNZERO | Categories::FILE)
             .category_anyof_mask(Categories::PRESENT | Categories::SWAPPED)
             // Only whether a page is swapped out (rlm-sandbox patch): those are
             // decommitted rather than faulted back in from swap to be
