@@ -37,7 +37,11 @@ fn main() {
     }
     let key = hex(&hasher.finalize());
 
-    let target_dir = env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace.join("target"));
+    // A relative `CARGO_TARGET_DIR` is relative to where cargo was run, which
+    // a build script (run in the crate's directory) cannot see; the
+    // workspace root is where the README's commands run.
+    let target_dir =
+        env::var_os("CARGO_TARGET_DIR").map(|dir| workspace.join(dir)).unwrap_or_else(|| workspace.join("target"));
     let tools = target_dir.join("guest-build");
     fs::create_dir_all(&tools).unwrap();
     let cached = tools.join(format!("guest-{}.wasm", &key[..16]));
