@@ -10,6 +10,15 @@ fn final_of(out: &CellOutcome) -> Option<Value> {
     out.final_value.as_ref().map(|v| v.to_value())
 }
 
+/// The error message of a cell that must fail.
+async fn error_of(sb: &mut rlm_sandbox::Sandbox, code: &str) -> String {
+    let out = sb.run_cell(code).await.unwrap();
+    match &out.error {
+        Some(error) => error.message.clone(),
+        None => panic!("{code:?} did not fail: {out:?}"),
+    }
+}
+
 #[tokio::test]
 async fn variables_functions_and_imports_persist_across_cells() {
     let mut sb = sandbox().await;
@@ -295,24 +304,22 @@ async fn only_a_real_trailing_expression_statement_is_shown() {
     let out = sb.run_cell("shown = 0\n1 / 0\nshown = 1\nshown").await.unwrap();
     assert!(out.error.unwrap().message.contains("line 2"));
     assert_eq!(sb.run_cell("shown").await.unwrap().display.as_deref(), Some("0"));
-    // A syntax error is reported for the whole cell, at its own line.
-    let out = sb.run_cell("a = 1\nb = (\n").await.unwrap();
-    let error = out.error.expect("a syntax error");
-    assert!(error.message.contains("SyntaxError") && error.message.contains("line 2"), "{}", error.message);
-    // A last line of non-ASCII whitespace is a syntax error, not a crash of
-    // the driver.
-    let out = sb.run_cell("x = 1\n\u{a0}").await.unwrap();
-    let error = out.error.expect("a syntax error");
-    assert!(error.message.contains("SyntaxError") && error.message.contains("line 2"), "{}", error.message);
-    // Lone `\r` ends a line for the compiler, so it does for line numbers.
-    let out = sb.run_cell("a = 1\rb = 2\n1 / 0").await.unwrap();
-    let error = out.error.expect("the division raised");
-    assert!(error.message.contains("line 3") && error.message.contains("1 / 0"), "{}", error.message);
-    // U+2028 inside a string does not end a line: the traceback quotes the
-    // line that failed.
-    let out = sb.run_cell("s = 'a\u{2028}b'\n1 / 0").await.unwrap();
-    let error = out.error.expect("the division raised");
-    assert!(error.message.contains("line 2") && error.message.contains("1 / 0"), "{}", error.message);
+    let cases = [
+        // A syntax error is reported for the whole cell, at its own line.
+        ("a = 1\nb = (\n", ["SyntaxError", "line 2"]),
+        // A last line of non-ASCII whitespace is a syntax error, not a crash
+        // of the driver.
+        ("x = 1\n\u{a0}", ["SyntaxError", "line 2"]),
+        // Lone `\r` ends a line for the compiler, so it does for line numbers.
+        ("a = 1\rb = 2\n1 / 0", ["line 3", "1 / 0"]),
+        // U+2028 inside a string does not end a line: the traceback quotes
+        // the line that failed.
+        ("s = 'a\u{2028}b'\n1 / 0", ["line 2", "1 / 0"]),
+    ];
+    for (code, expected) in cases {
+        let message = error_of(&mut sb, code).await;
+        assert!(expected.iter().all(|part| message.contains(part)), "{code:?}: {message}");
+    }
     // A cell's statements see the builtins its frame started with, even
     // after it rebinds `__builtins__`.
     let out = sb.run_cell("__builtins__ = {'len': lambda x: 42}\nlen('abc')").await.unwrap();

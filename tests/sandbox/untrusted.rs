@@ -335,28 +335,31 @@ async fn a_new_sandbox_in_a_reused_slot_never_sees_the_memory_of_the_last() {
     // the same block, which CPython takes zeroed from fresh heap, and must
     // find only zeros.
     let runtime = Runtime::new(RuntimeConfig::new().max_sandboxes(Some(1))).unwrap();
+    // Three rounds of a writer and then a reader in the one slot; each
+    // returns the reader's output.
+    let rounds = |write: &'static str, wrote: &'static str, read: &'static str| {
+        let runtime = runtime.clone();
+        async move {
+            let mut seen = Vec::new();
+            for _ in 0..3 {
+                let mut writer = runtime.sandbox(Limits::default(), Arc::new(NoBackend)).await.unwrap();
+                assert_eq!(writer.run_cell(write).await.unwrap().stdout, wrote);
+                drop(writer);
+                let mut reader = runtime.sandbox(Limits::default(), Arc::new(NoBackend)).await.unwrap();
+                seen.push(reader.run_cell(read).await.unwrap().stdout);
+            }
+            seen
+        }
+    };
     let write =
         "buf = bytearray(16 << 20)\nfor i in range(0, len(buf), 8192):\n    buf[i] = 0xCD\nprint(buf.count(0xCD))";
     let read = "buf = bytearray(16 << 20)\nprint(buf.count(0) == len(buf), buf.find(0xCD))";
-    for round in 0..3 {
-        let mut writer = runtime.sandbox(Limits::default(), Arc::new(NoBackend)).await.unwrap();
-        assert_eq!(writer.run_cell(write).await.unwrap().stdout, "2048\n");
-        drop(writer);
-        let mut reader = runtime.sandbox(Limits::default(), Arc::new(NoBackend)).await.unwrap();
-        let out = reader.run_cell(read).await.unwrap();
-        assert_eq!(out.stdout, "True -1\n", "round {round}: the reader saw the writer's memory");
-    }
+    assert_eq!(rounds(write, "2048\n", read).await, ["True -1\n"; 3], "the reader saw the writer's memory");
     // CPython zeroes a new bytearray itself, so the reader above would not
     // see leftovers in fresh heap; the interpreter's own objects live in the
     // guest image, and a page of it that kept the last sandbox's writes
     // would show here: a mark on every module (hundreds of pages apart).
     let mark = "import sys\nfor m in list(sys.modules.values()):\n    try:\n        m.__dict__['_rlm_mark'] = 1\n    except Exception:\n        pass\nprint(sum('_rlm_mark' in vars(m) for m in list(sys.modules.values())) > 100)";
     let look = "import sys\nprint(sum('_rlm_mark' in vars(m) for m in list(sys.modules.values())))";
-    for round in 0..3 {
-        let mut writer = runtime.sandbox(Limits::default(), Arc::new(NoBackend)).await.unwrap();
-        assert_eq!(writer.run_cell(mark).await.unwrap().stdout, "True\n");
-        drop(writer);
-        let mut reader = runtime.sandbox(Limits::default(), Arc::new(NoBackend)).await.unwrap();
-        assert_eq!(reader.run_cell(look).await.unwrap().stdout, "0\n", "round {round}: a module kept a mark");
-    }
+    assert_eq!(rounds(mark, "True\n", look).await, ["0\n"; 3], "a module kept a mark");
 }

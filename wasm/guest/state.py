@@ -439,7 +439,7 @@ def _last_line_start(code):
     return -1
 
 
-def _split_compile(code, filename, flags):
+def _split_compile(code, filename):
     """The cell as the code before its trailing expression statement (or
     None) and an `eval` of that expression; None when that split cannot be
     shown to be the cell's own. Compiling the source twice costs less than
@@ -458,15 +458,14 @@ def _split_compile(code, filename, flags):
     if word in _STATEMENT_WORDS or word[:1] == "@" or _ASSIGNMENT.match(tail):
         return None
     head = code[:start]
+    # Compiled without top-level `await`, so neither part can be a coroutine:
+    # the compiler refuses what the words above missed.
     try:
         # Leading newlines keep the tail's line numbers those of the cell.
-        last = compile("\n" * head.count("\n") + tail, filename, "eval", flags=flags, dont_inherit=True)
+        last = compile("\n" * head.count("\n") + tail, filename, "eval", dont_inherit=True)
         # The head compiles on its own only if the tail starts a statement.
-        first = compile(head, filename, "exec", flags=flags, dont_inherit=True) if head else None
+        first = compile(head, filename, "exec", dont_inherit=True) if head else None
     except (SyntaxError, ValueError):
-        return None
-    # Checked by the words above; this is the compiler's own word.
-    if last.co_flags & inspect.CO_COROUTINE or (first is not None and first.co_flags & inspect.CO_COROUTINE):
         return None
     return first, last
 
@@ -504,7 +503,7 @@ def _run(code, _exec=exec, _eval=eval):
     lines = [line + "\n" for line in code.split("\n")]
     linecache.cache[filename] = (_len(code), None, lines, filename)
     ns = _state.ns
-    split = _split_compile(code, filename, ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    split = _split_compile(code, filename)
     if split is not None:
         first, last = split
         if first is not None:
