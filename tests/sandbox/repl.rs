@@ -121,6 +121,70 @@ async fn text_list_and_dict_contexts_load_and_several_are_numbered() {
     assert_eq!(out.stdout, "hello True ['a', 'b'] [1, 2] dict\n");
 }
 
+/// The host writes a text context straight into a `str` the guest made, in
+/// CPython's layout: one, two or four bytes a character, the narrowest that
+/// holds the text. A wrong width would break equality, hashing and `len`.
+#[tokio::test]
+async fn text_contexts_of_every_width_arrive_exactly() {
+    let texts = [
+        String::new(),
+        "x".into(),
+        "é".into(),
+        "😀".into(),
+        "ab".into(),
+        "naïve café".into(),
+        "日本語のテキスト".into(),
+        "emoji 😀 and é".into(),
+        "\u{0}nul and \u{7f}".into(),
+        "\u{ff}\u{100}".into(),
+        "line one\r\nline two\u{2028}".into(),
+        format!("{}é", "a".repeat(100_000)),
+        format!("{}\u{10ffff}", "日".repeat(50_000)),
+    ];
+    let mut sb = sandbox().await;
+    for text in &texts {
+        sb.load_context(0, Context::from(text.as_str())).await.unwrap();
+        // The literal is compiled from the cell's code: another way to the same
+        // `str`, which must compare, hash and measure the same.
+        let literal = serde_json::to_string(text).unwrap();
+        let code = format!(
+            "import sys\nexpected = {literal}\n\
+             assert context == expected, 'equal'\n\
+             assert hash(context) == hash(expected) and {{expected: 1}}[context] == 1, 'hash'\n\
+             assert len(context) == len(expected), 'len'\n\
+             assert sys.getsizeof(context) == sys.getsizeof(expected), 'width'\n\
+             assert context.encode('utf-8') == expected.encode('utf-8'), 'utf-8'\n\
+             FINAL(context)"
+        );
+        let out = sb.run_cell(&code).await.unwrap();
+        assert!(out.is_ok(), "{:.80?}: {}", text, out.stderr);
+        assert_eq!(final_of(&out), Some(json!(text)), "{text:.80?}");
+    }
+    // JSON contexts take the same way in, then are parsed.
+    sb.load_context(1, Context::from(json!({"ключ": ["😀", "é", 1]}))).await.unwrap();
+    let out = sb.run_cell("FINAL(context_1['ключ'])").await.unwrap();
+    assert_eq!(final_of(&out), Some(json!(["😀", "é", 1])));
+}
+
+/// Model code can call the import that writes a context itself; outside a
+/// load the host writes nothing and says so, whatever address it is given.
+#[tokio::test]
+async fn the_context_write_import_does_nothing_outside_a_load() {
+    let mut sb = sandbox().await;
+    sb.load_context(0, Context::from("kept as it is")).await.unwrap();
+    let out = sb
+        .run_cell(
+            "from wit_world.imports import host\n\
+             print([host.fill_context(a) for a in (0, id(context), 2**32 - 1)])",
+        )
+        .await
+        .unwrap();
+    assert!(out.is_ok(), "{}", out.stderr);
+    assert_eq!(out.stdout.matches("no context is being loaded").count(), 3, "{}", out.stdout);
+    let out = sb.run_cell("FINAL(context)").await.unwrap();
+    assert_eq!(final_of(&out), Some(json!("kept as it is")));
+}
+
 #[tokio::test]
 async fn a_context_out_of_order_is_refused() {
     let mut sb = sandbox().await;

@@ -68,10 +68,13 @@ def _failed(exc):
 class Repl(exports.Repl):
     # The implementations are bound as defaults, so rebinding the module's
     # globals from model code does not redirect later calls.
-    def load_context(self, index, format, data, _load=state.load_context, _json=hostio.from_json):
+    def load_context(
+        self, index, format, length, max_char, _load=state.load_context, _text=hostio.receive_text, _json=hostio.from_json
+    ):
         _runtime_init()
         try:
-            _load(index, _json(data) if format == wit.ContextFormat.JSON else data)
+            text = _text(length, max_char)
+            _load(index, _json(text) if format == wit.ContextFormat.JSON else text)
             return True
         except BaseException as exc:
             return _failed(exc)

@@ -9,6 +9,7 @@ which later patches of the `json` module cannot reach.
 
 import _json
 import io
+import sys
 
 from componentize_py_types import Err
 from wit_world.imports import host
@@ -118,6 +119,45 @@ def _build_loads():
 
 
 from_json = _build_loads()
+
+
+# --- text the host writes in place ------------------------------------------------
+
+
+def _str_headers():
+    """Bytes between a compact `str`'s address (its `id`) and its
+    characters, for each character width. CPython makes every new `str`
+    compact, its characters right after the header, so `getsizeof` is the
+    header plus `(length + 1) * width` (the terminating NUL)."""
+    headers = {}
+    for width, char in ((1, "\x7f"), (1, "\xff"), (2, "\uffff"), (4, "\U0010ffff")):
+        text = char * 3
+        header = sys.getsizeof(text) - 4 * width
+        # The same header for every length, or the layout is not the one assumed.
+        assert sys.getsizeof(char * 9) == header + 10 * width, "unexpected str layout"
+        headers[ord(char)] = header
+    return headers
+
+
+# Largest code point of each kind of compact `str` -> its header size.
+_STR_HEADERS = _str_headers()
+
+
+def receive_text(length, max_char, _headers=_STR_HEADERS, _chr=chr, _id=id, _fill=host.fill_context):
+    """The text of the context being loaded, as a new `str` of `length` code
+    points of which `max_char` is the largest. The `str` is made here with the
+    right length and width (filled with `max_char`), then the host writes the
+    text over its characters: one copy, no decoding in the guest."""
+    text = _chr(max_char) * length
+    if length < 2:
+        # '' or the one character itself, which may be a shared singleton:
+        # nothing to write, and it must not be written to.
+        return text
+    kind = 0x7F if max_char < 0x80 else 0xFF if max_char < 0x100 else 0xFFFF if max_char < 0x10000 else 0x10FFFF
+    refused = _fill(_id(text) + _headers[kind])
+    if refused is not None:
+        raise ValueError(f"the host did not write the context: {refused}")
+    return text
 
 
 # --- output -------------------------------------------------------------------

@@ -17,7 +17,7 @@ use wasmtime::{Store, UpdateDeadline};
 use crate::bindings::{self, repl};
 use crate::config::{ABANDON_GRACE, HARD_STOP_GRACE};
 use crate::error::{Error, Result};
-use crate::host::{CallState, HostState};
+use crate::host::{CallState, HostState, PendingText, TextShape};
 use crate::outcome::{Returned, Seen, classify};
 use crate::output::Output;
 
@@ -140,18 +140,32 @@ impl Sandbox {
     }
 
     async fn push_context(&mut self, index: u32, context: &Context) -> Result<()> {
-        let (format, data) = match context {
-            Context::Text(s) => (repl::ContextFormat::Text, &**s),
-            Context::Json(j) => (repl::ContextFormat::Json, j.as_str()),
+        let format = match context {
+            Context::Text(_) => repl::ContextFormat::Text,
+            Context::Json(_) => repl::ContextFormat::Json,
+        };
+        let shape = TextShape::of(context.as_prompt());
+        let Ok(length) = u32::try_from(shape.length) else {
+            let reason = format!("{} characters; a sandbox holds at most {}", shape.length, u32::MAX);
+            return Err(Error::InvalidConfig { setting: "context size", reason });
         };
         let done = {
             let wait = self.prepare(false, None);
             let instance = self.instance.as_mut().expect("prepared");
+            // The guest makes a `str` of this shape and asks for the text.
+            instance.store.data_mut().pending_text = Some(PendingText { context: context.clone(), shape });
             let result = tokio::time::timeout(
                 wait,
-                instance.guest.rlm_sandbox_repl().call_load_context(&mut instance.store, index, format, data),
+                instance.guest.rlm_sandbox_repl().call_load_context(
+                    &mut instance.store,
+                    index,
+                    format,
+                    length,
+                    shape.max_char,
+                ),
             )
             .await;
+            instance.store.data_mut().pending_text = None;
             self.collect(result)
         };
         match self.settle("loading a context", done)? {

@@ -8,6 +8,7 @@
 //! recorded here, never from what the guest says.
 
 mod calls;
+mod context;
 mod control;
 
 use std::sync::Arc;
@@ -22,6 +23,8 @@ use crate::config::HARD_STOP_GRACE;
 use crate::limiter::MemoryLimiter;
 use crate::output::{FdSink, Output, SharedOutput};
 
+pub(crate) use context::{PendingText, TextShape};
+
 /// Everything a [`wasmtime::Store`] of a sandbox owns.
 pub(crate) struct HostState {
     wasi: WasiCtx,
@@ -31,6 +34,9 @@ pub(crate) struct HostState {
     output: SharedOutput,
     handler: Arc<dyn CallHandler>,
     limits: Limits,
+    /// The context `load-context` is loading, until the guest asks for it
+    /// with `fill-context`.
+    pub(crate) pending_text: Option<PendingText>,
 }
 
 impl HostState {
@@ -62,6 +68,7 @@ impl HostState {
             output,
             handler,
             limits,
+            pending_text: None,
         }
     }
 
@@ -150,6 +157,7 @@ impl CallState {
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     let mut instance = linker.instance(HOST_INTERFACE)?;
     calls::add_to_linker(&mut instance)?;
+    context::add_to_linker(&mut instance)?;
     control::add_to_linker(&mut instance)?;
     Ok(())
 }

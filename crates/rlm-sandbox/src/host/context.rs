@@ -1,0 +1,190 @@
+//! `host.fill-context`: the text of a context, written straight into the
+//! `str` the guest made for it.
+//!
+//! Passing the text as a WIT `string` cost two copies and a decode: the
+//! canonical ABI copied it into a guest buffer, then CPython decoded that
+//! buffer, in wasm, into a second one. Instead the host measures the text
+//! ([`TextShape`]), the guest makes a `str` of that length and width and
+//! passes its address, and the host writes the characters there in CPython's
+//! own layout (one, two or four bytes each). The address is the guest's word,
+//! so it only ever picks where in the guest's own memory the host writes:
+//! the range is bounds-checked against that memory, and a wrong address can
+//! hurt nothing but the guest that gave it.
+
+use std::mem::MaybeUninit;
+
+use rlm_core::Context;
+use wasmtime::component::__internal::{CanonicalAbiInfo, InstanceType, InterfaceType, LowerContext};
+use wasmtime::component::{ComponentType, LinkerInstance, Lower};
+use wasmtime::{Result as WasmResult, StoreContextMut};
+
+use super::HostState;
+
+/// Length and widest character of a text, which decide the CPython `str`
+/// it becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TextShape {
+    /// Code points.
+    pub(crate) length: usize,
+    /// The largest code point (0 for the empty text).
+    pub(crate) max_char: u32,
+}
+
+impl TextShape {
+    pub(crate) fn of(text: &str) -> TextShape {
+        // One pass over the bytes (it vectorises) settles the common case: a
+        // largest byte under 0x80 means ASCII, one code point per byte.
+        let max_byte = text.bytes().fold(0, u8::max);
+        if max_byte < 0x80 {
+            return TextShape { length: text.len(), max_char: max_byte.into() };
+        }
+        let (length, max_char) = text.chars().fold((0, 0), |(n, max), c| (n + 1, max.max(c as u32)));
+        TextShape { length, max_char }
+    }
+
+    /// Bytes per character in CPython's compact layout: 1 up to U+00FF, 2 up
+    /// to U+FFFF, else 4.
+    fn width(self) -> usize {
+        match self.max_char {
+            0..=0xFF => 1,
+            0x100..=0xFFFF => 2,
+            _ => 4,
+        }
+    }
+
+    /// Bytes the characters take in the guest.
+    pub(crate) fn bytes(self) -> usize {
+        self.length * self.width()
+    }
+}
+
+/// A context the host is loading, waiting for the guest's `fill-context`.
+pub(crate) struct PendingText {
+    pub(crate) context: Context,
+    pub(crate) shape: TextShape,
+}
+
+pub(super) fn add_to_linker(instance: &mut LinkerInstance<'_, HostState>) -> wasmtime::Result<()> {
+    instance.func_wrap("fill-context", |mut store: StoreContextMut<'_, HostState>, (address,): (u32,)| {
+        // Taken: a second call in the same load finds nothing to write.
+        let pending = store.data_mut().pending_text.take();
+        Ok((Fill { address, pending },))
+    })
+}
+
+/// The result of `fill-context` (`option<string>`). Writing the text is part
+/// of lowering it, the one step of a host call that may write guest memory.
+struct Fill {
+    address: u32,
+    pending: Option<PendingText>,
+}
+
+impl Fill {
+    /// Writes the text into `memory`; returns why it did not.
+    fn write(&self, memory: &mut [u8]) -> Option<String> {
+        let Some(PendingText { context, shape }) = &self.pending else {
+            return Some("no context is being loaded, or it was already written".into());
+        };
+        let start = self.address as usize;
+        let Some(dst) = start.checked_add(shape.bytes()).and_then(|end| memory.get_mut(start..end)) else {
+            return Some(format!("{} bytes at {start} are outside the guest's memory", shape.bytes()));
+        };
+        let text = context.as_prompt();
+        match shape.width() {
+            1 if shape.length == text.len() => dst.copy_from_slice(text.as_bytes()),
+            1 => text.chars().zip(dst).for_each(|(c, d)| *d = c as u8),
+            2 => text
+                .chars()
+                .zip(dst.chunks_exact_mut(2))
+                .for_each(|(c, d)| d.copy_from_slice(&(c as u16).to_le_bytes())),
+            _ => text
+                .chars()
+                .zip(dst.chunks_exact_mut(4))
+                .for_each(|(c, d)| d.copy_from_slice(&(c as u32).to_le_bytes())),
+        }
+        None
+    }
+}
+
+// `Fill` is `option<string>` to the guest. The lowering traits are wasmtime's
+// hidden API (what its derive macros implement); the vendored wasmtime pins it.
+//
+// SAFETY: the lowered representation, ABI and type check are those of
+// `Option<String>`, whose implementation the methods below delegate to.
+#[allow(unsafe_code)]
+unsafe impl ComponentType for Fill {
+    type Lower = <Option<String> as ComponentType>::Lower;
+    const ABI: CanonicalAbiInfo = <Option<String> as ComponentType>::ABI;
+
+    fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> WasmResult<()> {
+        <Option<String> as ComponentType>::typecheck(ty, types)
+    }
+}
+
+// SAFETY: lowering writes the text through the bounds-checked memory slice,
+// then lowers the outcome with `Option<String>`'s own implementation.
+#[allow(unsafe_code)]
+unsafe impl Lower for Fill {
+    fn linear_lower_to_flat<T>(
+        &self,
+        cx: &mut LowerContext<'_, T>,
+        ty: InterfaceType,
+        dst: &mut MaybeUninit<Self::Lower>,
+    ) -> WasmResult<()> {
+        self.write(cx.as_slice_mut()).linear_lower_to_flat(cx, ty, dst)
+    }
+
+    fn linear_lower_to_memory<T>(
+        &self,
+        cx: &mut LowerContext<'_, T>,
+        ty: InterfaceType,
+        offset: usize,
+    ) -> WasmResult<()> {
+        self.write(cx.as_slice_mut()).linear_lower_to_memory(cx, ty, offset)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(text: &str, room: usize, address: u32) -> (Option<String>, Vec<u8>) {
+        let shape = TextShape::of(text);
+        let fill = Fill { address, pending: Some(PendingText { context: Context::from(text), shape }) };
+        let mut memory = vec![0xAA; room];
+        (fill.write(&mut memory), memory)
+    }
+
+    #[test]
+    fn shapes_pick_the_narrowest_width() {
+        assert_eq!(TextShape::of(""), TextShape { length: 0, max_char: 0 });
+        assert_eq!(TextShape::of("abc"), TextShape { length: 3, max_char: 'c' as u32 });
+        assert_eq!(TextShape::of("aé").bytes(), 2);
+        assert_eq!(TextShape::of("aĀ").bytes(), 4);
+        assert_eq!(TextShape::of("a😀").bytes(), 8);
+        assert_eq!(TextShape::of("a😀").length, 2);
+    }
+
+    #[test]
+    fn the_text_is_written_in_cpythons_layout_and_nowhere_else() {
+        let (refused, memory) = written("hi", 6, 2);
+        assert_eq!((refused, memory), (None, vec![0xAA, 0xAA, b'h', b'i', 0xAA, 0xAA]));
+        let (_, memory) = written("é!", 3, 1);
+        assert_eq!(memory, [0xAA, 0xE9, b'!']);
+        let (_, memory) = written("Ā.", 4, 0);
+        assert_eq!(memory, [0x00, 0x01, b'.', 0]);
+        let (_, memory) = written("😀", 4, 0);
+        assert_eq!(memory, 0x1F600u32.to_le_bytes());
+    }
+
+    #[test]
+    fn an_address_outside_guest_memory_is_refused_without_a_write() {
+        for address in [5, 6, u32::MAX] {
+            let (refused, memory) = written("hi", 6, address);
+            assert!(refused.unwrap().contains("outside the guest's memory"));
+            assert!(memory.iter().all(|&b| b == 0xAA));
+        }
+        let fill = Fill { address: 0, pending: None };
+        assert!(fill.write(&mut [0; 8]).unwrap().contains("no context is being loaded"));
+    }
+}
