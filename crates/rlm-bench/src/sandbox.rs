@@ -128,7 +128,7 @@ pub async fn large_context(runtime: &Runtime, no_fuel: &Runtime, runs: usize) ->
     );
     Ok(vec![
         Row::new("5", "load a 100 MB text context", ms(loads.median()))
-            .target("<= 150 ms")
+            .target("<= 120 ms")
             .note(format!("median of {}", loads.len())),
         Row::new(
             "5",
