@@ -231,6 +231,19 @@ async fn a_finalizer_planted_in_one_cell_cannot_answer_for_another() {
     assert_eq!(out.final_value, None, "{out:?}");
 }
 
+/// A fresh sandbox skips the collection before its first cell, which is
+/// sound only while no code but the driver's has run: helper code counts.
+#[tokio::test]
+async fn a_finalizer_planted_by_a_helper_cannot_answer_for_the_first_cell() {
+    let mut sb = sandbox().await;
+    let plant = "class Ghost:\n    def __del__(self):\n        FINAL('ghost')\ng = Ghost()\ng.cycle = g\ndel g";
+    let helper = rlm_core::HelperSource::new("plant", plant);
+    assert!(sb.install(&[], &[helper]).await.unwrap().is_ok());
+    let out = sb.run_cell("x = [list(range(10)) for _ in range(10_000)]\nprint('innocent')").await.unwrap();
+    assert_eq!(out.stdout, "innocent\n");
+    assert_eq!(out.final_value, None, "{out:?}");
+}
+
 // --- 6. strings that cannot be encoded ---------------------------------------------------
 
 #[tokio::test]

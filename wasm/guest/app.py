@@ -15,7 +15,6 @@ The modules, one job each:
 """
 
 import gc
-import random
 
 import hostio
 import policy
@@ -26,17 +25,6 @@ from wit_world.exports import repl as wit
 # Every driver module is imported by now: from here on, imports see only
 # what the snapshot holds.
 policy.install()
-
-_runtime_ready = False
-
-
-def _runtime_init():
-    """Work that must not be baked into the snapshot."""
-    global _runtime_ready
-    if not _runtime_ready:
-        random.seed()
-        _runtime_ready = True
-
 
 for _path in (policy.__file__, policy.preload.__file__, __file__):
     state.add_driver_file(_path)
@@ -68,10 +56,13 @@ def _failed(exc):
 class Repl(exports.Repl):
     # The implementations are bound as defaults, so rebinding the module's
     # globals from model code does not redirect later calls.
+    #
+    # Nothing here reseeds `random`: componentize-py calls `random.seed()`
+    # before the first export call of every instance, so the seed baked into
+    # the snapshot is never used (tested: `random_differs_between_sandboxes`).
     def load_context(
         self, index, format, length, max_char, _load=state.load_context, _text=hostio.receive_text, _json=hostio.from_json
     ):
-        _runtime_init()
         try:
             text = _text(length, max_char)
             _load(index, _json(text) if format == wit.ContextFormat.JSON else text)
@@ -80,14 +71,12 @@ class Repl(exports.Repl):
             return _failed(exc)
 
     def install(self, tools, helpers, _install=state.install, _json=hostio.from_json):
-        _runtime_init()
         try:
             return _install(_json(tools), _json(helpers))
         except BaseException as exc:
             return _failed(exc)
 
     def run_cell(self, code, _run=state.run_cell):
-        _runtime_init()
         try:
             return _OK if _run(code) == "ok" else _RAISED
         except BaseException as exc:

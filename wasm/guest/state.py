@@ -67,6 +67,10 @@ class _State:
         self.cell_count = 0
         self.fingerprints = {}
         self.answer = None
+        # Whether code not the driver's own may have run: a cell, or the
+        # helpers `install` runs. Until then there is no garbage of it to
+        # collect before a cell.
+        self.foreign_code_ran = False
 
 
 _state = _State()
@@ -149,12 +153,13 @@ _MISSING = object()
 
 def user_vars():
     # Inlined checks: a namespace may hold hundreds of thousands of names.
+    # Most names of a fresh namespace are the scaffold's: that check first.
     scaffold, soft, answer, module = _state.scaffold, _state.soft, _state.answer, types.ModuleType
     return {
         k: v
         for k, v in _state.ns.items()
-        if not (k[:2] == "__" and k[-2:] == "__")
-        and scaffold.get(k, _MISSING) is not v
+        if scaffold.get(k, _MISSING) is not v
+        and not (k[:2] == "__" and k[-2:] == "__")
         and soft.get(k, _MISSING) is not v
         and not (v is answer and k == "answer")
         and _type(v) is not module
@@ -542,7 +547,13 @@ def run_cell(
 ):
     """Runs one cell; returns "ok" or "raised"."""
     _clear_hooks()
-    _collect()
+    # The snapshot was collected and frozen when it was built, and loading a
+    # context replaces only the driver's own values, so a fresh sandbox has no
+    # garbage to collect before its first cell (a collection costs about as
+    # much as compiling a short cell).
+    if _state.foreign_code_ran:
+        _collect()
+    _state.foreign_code_ran = True
     _restore()
     _state.final_called = False
     out, err = hostio.new_writers()
@@ -629,6 +640,7 @@ def _function_info(name, fn):
 
 def install(tools, helpers):
     """Defines the tools and runs the helpers; reports the functions."""
+    _state.foreign_code_ran = True
     functions = []
     for spec in tools:
         tool, tool_async = queries.make_tool(spec)
