@@ -123,9 +123,11 @@ pub async fn fan_out(
         )
         .target("<= 3x ideal")
         .note(format!("ideal = latency x {rounds} rounds = {}; median of {runs}", ms(ideal))),
-        Row::new("3", "... CPU per sub-RLM, 0 ms mock", format!("{per_child:.2} ms")).target("<= 1.5 ms").note(format!(
-            "process CPU time / {chunks} children over {runs} fan-outs (root, mock server and HTTP client included)"
-        )),
+        Row::new("3", "... CPU per sub-RLM, 0 ms mock", format!("{per_child:.2} ms")).target("<= 1.5 ms").note(
+            format!(
+                "process CPU time / {chunks} children over {runs} fan-outs (root, mock server and HTTP client included)"
+            ),
+        ),
         Row::new("3", "... process PSS after the fan-outs, every child ended", format!("{} MiB", pss >> 20)).note(
             format!(
                 "the warm pool slots keep the pages their last sandbox wrote resident (up to {} MiB a slot)",
