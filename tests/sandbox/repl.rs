@@ -185,6 +185,19 @@ async fn the_context_write_import_does_nothing_outside_a_load() {
     assert_eq!(final_of(&out), Some(json!("kept as it is")));
 }
 
+/// A key that is not a `str` in the namespace names no variable; the
+/// sandbox keeps its state and lists the others.
+#[tokio::test]
+async fn a_namespace_key_that_is_not_a_str_is_left_out() {
+    let mut sb = sandbox().await;
+    let out = sb.run_cell("globals()[1] = 2\nx = 5").await.unwrap();
+    assert!(out.is_ok(), "{}", out.stderr);
+    assert_eq!(names(&out), vec!["x"]);
+    let out = sb.run_cell("print(x, globals()[1])").await.unwrap();
+    assert_eq!(out.stdout, "5 2\n");
+    assert!(!out.state_lost);
+}
+
 #[tokio::test]
 async fn a_context_out_of_order_is_refused() {
     let mut sb = sandbox().await;

@@ -126,20 +126,19 @@ from_json = _build_loads()
 
 def _str_headers():
     """Bytes between a compact `str`'s address (its `id`) and its
-    characters, for each character width. CPython makes every new `str`
-    compact, its characters right after the header, so `getsizeof` is the
-    header plus `(length + 1) * width` (the terminating NUL)."""
-    headers = {}
+    characters, for each kind: ASCII, then 1, 2 and 4 bytes a character.
+    CPython makes every new `str` compact, its characters right after the
+    header, so `getsizeof` is the header plus `(length + 1) * width` (the
+    terminating NUL). A tuple: model code cannot rewrite it."""
+    headers = []
     for width, char in ((1, "\x7f"), (1, "\xff"), (2, "\uffff"), (4, "\U0010ffff")):
-        text = char * 3
-        header = sys.getsizeof(text) - 4 * width
+        header = sys.getsizeof(char * 3) - 4 * width
         # The same header for every length, or the layout is not the one assumed.
         assert sys.getsizeof(char * 9) == header + 10 * width, "unexpected str layout"
-        headers[ord(char)] = header
-    return headers
+        headers.append(header)
+    return tuple(headers)
 
 
-# Largest code point of each kind of compact `str` -> its header size.
 _STR_HEADERS = _str_headers()
 
 
@@ -153,7 +152,7 @@ def receive_text(length, max_char, _headers=_STR_HEADERS, _chr=chr, _id=id, _fil
         # '' or the one character itself, which may be a shared singleton:
         # nothing to write, and it must not be written to.
         return text
-    kind = 0x7F if max_char < 0x80 else 0xFF if max_char < 0x100 else 0xFFFF if max_char < 0x10000 else 0x10FFFF
+    kind = 0 if max_char < 0x80 else 1 if max_char < 0x100 else 2 if max_char < 0x10000 else 3
     refused = _fill(_id(text) + _headers[kind])
     if refused is not None:
         raise ValueError(f"the host did not write the context: {refused}")

@@ -152,12 +152,21 @@ _MISSING = object()
 
 
 def user_vars():
+    try:
+        return _user_vars(_state.ns)
+    except Exception:
+        # A key model code put into the namespace that is not a plain `str`
+        # (`globals()[1] = 2`) names no variable: left out.
+        return _user_vars({k: v for k, v in _state.ns.items() if _type(k) is str})
+
+
+def _user_vars(ns):
     # Inlined checks: a namespace may hold hundreds of thousands of names.
     # Most names of a fresh namespace are the scaffold's: that check first.
     scaffold, soft, answer, module = _state.scaffold, _state.soft, _state.answer, types.ModuleType
     return {
         k: v
-        for k, v in _state.ns.items()
+        for k, v in ns.items()
         if scaffold.get(k, _MISSING) is not v
         and not (k[:2] == "__" and k[-2:] == "__")
         and soft.get(k, _MISSING) is not v

@@ -165,7 +165,6 @@ impl Sandbox {
                 ),
             )
             .await;
-            instance.store.data_mut().pending_text = None;
             self.collect(result)
         };
         match self.settle("loading a context", done)? {

@@ -79,10 +79,14 @@ impl HostState {
         self.call = CallState::new(deadline, cell);
         self.output.take();
         self.memory.reset_facts();
+        // A load whose call was dropped midway must not leave its text for
+        // a later `fill-context`.
+        self.pending_text = None;
     }
 
     /// Takes what the last guest call left: facts, reports, output.
     pub(crate) fn finish(&mut self) -> (CallState, Output) {
+        self.pending_text = None;
         let fresh = CallState::new(Instant::now() + self.limits.timeout, false);
         (std::mem::replace(&mut self.call, fresh), self.output.take())
     }
