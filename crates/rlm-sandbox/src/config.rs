@@ -132,7 +132,8 @@ impl RuntimeConfig {
     /// each such fault also interrupts the other cores). The cost is idle
     /// memory: what each used slot's sandboxes wrote, up to this much per
     /// slot. A sandbox with no context writes about 1.5 MiB, one that loaded
-    /// 1 MB about 3.5 MiB; measured with a 1,000-child fan-out on 2 cores
+    /// a context that much plus its text (written into the sandbox's memory
+    /// once); measured with a 1,000-child fan-out on 2 cores
     /// (BENCHMARKS.md), budgets of 2, 4 and 16 MiB all gave 2.2 ms of CPU per
     /// sub-RLM and about 630 MiB resident afterwards. Ignored without a pool
     /// ([`RuntimeConfig::max_sandboxes`] `None`). By default,
