@@ -11,14 +11,12 @@
 //! the range is bounds-checked against that memory, and a wrong address can
 //! hurt nothing but the guest that gave it.
 
-use std::mem::MaybeUninit;
-
 use rlm_core::Context;
-use wasmtime::component::__internal::{CanonicalAbiInfo, InstanceType, InterfaceType, LowerContext};
-use wasmtime::component::{ComponentType, LinkerInstance, Lower};
-use wasmtime::{Result as WasmResult, StoreContextMut};
+use wasmtime::StoreContextMut;
+use wasmtime::component::LinkerInstance;
 
 use super::HostState;
+use super::write::{GuestWrite, WriteGuest};
 
 /// Length and widest character of a text, which decide the CPython `str`
 /// it becomes.
@@ -68,19 +66,17 @@ pub(super) fn add_to_linker(instance: &mut LinkerInstance<'_, HostState>) -> was
     instance.func_wrap("fill-context", |mut store: StoreContextMut<'_, HostState>, (address,): (u32,)| {
         // Taken: a second call in the same load finds nothing to write.
         let pending = store.data_mut().pending_text.take();
-        Ok((Fill { address, pending },))
+        Ok((GuestWrite(Fill { address, pending }),))
     })
 }
 
-/// The result of `fill-context` (`option<string>`). Writing the text is part
-/// of lowering it, the one step of a host call that may write guest memory.
+/// What `fill-context` writes.
 struct Fill {
     address: u32,
     pending: Option<PendingText>,
 }
 
-impl Fill {
-    /// Writes the text into `memory`; returns why it did not.
+impl WriteGuest for Fill {
     fn write(&self, memory: &mut [u8]) -> Option<String> {
         let Some(PendingText { context, shape }) = &self.pending else {
             return Some("no context is being loaded, or it was already written".into());
@@ -103,44 +99,6 @@ impl Fill {
                 .for_each(|(c, d)| d.copy_from_slice(&(c as u32).to_le_bytes())),
         }
         None
-    }
-}
-
-// `Fill` is `option<string>` to the guest. The lowering traits are wasmtime's
-// hidden API (what its derive macros implement); the vendored wasmtime pins it.
-//
-// SAFETY: the lowered representation, ABI and type check are those of
-// `Option<String>`, whose implementation the methods below delegate to.
-#[allow(unsafe_code)]
-unsafe impl ComponentType for Fill {
-    type Lower = <Option<String> as ComponentType>::Lower;
-    const ABI: CanonicalAbiInfo = <Option<String> as ComponentType>::ABI;
-
-    fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> WasmResult<()> {
-        <Option<String> as ComponentType>::typecheck(ty, types)
-    }
-}
-
-// SAFETY: lowering writes the text through the bounds-checked memory slice,
-// then lowers the outcome with `Option<String>`'s own implementation.
-#[allow(unsafe_code)]
-unsafe impl Lower for Fill {
-    fn linear_lower_to_flat<T>(
-        &self,
-        cx: &mut LowerContext<'_, T>,
-        ty: InterfaceType,
-        dst: &mut MaybeUninit<Self::Lower>,
-    ) -> WasmResult<()> {
-        self.write(cx.as_slice_mut()).linear_lower_to_flat(cx, ty, dst)
-    }
-
-    fn linear_lower_to_memory<T>(
-        &self,
-        cx: &mut LowerContext<'_, T>,
-        ty: InterfaceType,
-        offset: usize,
-    ) -> WasmResult<()> {
-        self.write(cx.as_slice_mut()).linear_lower_to_memory(cx, ty, offset)
     }
 }
 

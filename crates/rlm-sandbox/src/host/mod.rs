@@ -10,6 +10,7 @@
 mod calls;
 mod context;
 mod control;
+mod write;
 
 use std::sync::Arc;
 use std::time::Instant;
