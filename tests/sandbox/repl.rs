@@ -314,6 +314,35 @@ async fn random_differs_between_sandboxes() {
     assert_ne!(x, y, "the snapshot must not bake in the random seed");
 }
 
+/// The host writes `random`'s state once per sandbox, before model code
+/// runs, and puts the real `random.seed` back. CPython's own seeding always
+/// sets the first state word to 2**31; the host's write does not (but for a
+/// chance of 2**-32), and leaves the index at 624, so the next draw twists.
+#[tokio::test]
+async fn the_host_seeds_random_once_and_model_code_seeds_it_as_cpython_does() {
+    let mut sb = sandbox().await;
+    let out = sb
+        .run_cell(
+            "import random\n\
+             from wit_world.imports import host\n\
+             first = random.getstate()\n\
+             print(first[1][0] != 2**31, first[1][-1])\n\
+             print([host.seed_random(a) for a in (0, id(random._inst) + 12, 2**32 - 1)])\n\
+             print(random.getstate() == first)\n\
+             random.seed(5)\n\
+             print(random.getstate()[1][0] == 2**31, random.random())",
+        )
+        .await
+        .unwrap();
+    assert!(out.is_ok(), "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "True 624", "the host wrote the state, and nothing else");
+    assert_eq!(lines[1].matches("`random` was already seeded").count(), 3, "{}", lines[1]);
+    assert_eq!(lines[2], "True", "a refused write changes nothing");
+    // CPython 3.14 on any platform: `random.seed(5); random.random()`.
+    assert_eq!(lines[3], "True 0.6229016948897019");
+}
+
 #[tokio::test]
 async fn raw_writes_to_fd_1_and_2_are_captured_too() {
     let mut sb = sandbox().await;

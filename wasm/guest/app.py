@@ -31,6 +31,9 @@ for _path in (policy.__file__, policy.preload.__file__, __file__):
 
 state.warm_up()
 
+# Before componentize-py looks `random.seed` up, once, after this import.
+hostio.seed_random_from_host()
+
 # Everything above is in the build-time snapshot. Collect first: a full
 # collection also empties CPython's free lists, and one left to the first
 # cell would write to the snapshot pages those objects live on. Then freeze
@@ -57,9 +60,10 @@ class Repl(exports.Repl):
     # The implementations are bound as defaults, so rebinding the module's
     # globals from model code does not redirect later calls.
     #
-    # Nothing here reseeds `random`: componentize-py calls `random.seed()`
-    # before the first export call of every instance, so the seed baked into
-    # the snapshot is never used (tested: `random_differs_between_sandboxes`).
+    # Nothing here reseeds `random`: componentize-py calls `random.seed`
+    # before the first export call of every instance (through
+    # `hostio.seed_random_from_host`), so the state baked into the snapshot
+    # is never used (tested: `random_differs_between_sandboxes`).
     def load_context(
         self, index, format, length, max_char, _load=state.load_context, _text=hostio.receive_text, _json=hostio.from_json
     ):

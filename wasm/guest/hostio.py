@@ -8,7 +8,9 @@ which later patches of the `json` module cannot reach.
 """
 
 import _json
+import _random
 import io
+import random
 import sys
 
 from componentize_py_types import Err
@@ -157,6 +159,41 @@ def receive_text(length, max_char, _headers=_STR_HEADERS, _chr=chr, _id=id, _fil
     if refused is not None:
         raise ValueError(f"the host did not write the context: {refused}")
     return text
+
+
+# --- the state of `random`, written by the host -----------------------------------
+
+
+def _random_state_offset():
+    """Bytes between a `random.Random`'s address (its `id`) and its 624 state
+    words: CPython's `RandomObject` is the object header, `int index`, then
+    `uint32_t state[624]`, its last field."""
+    offset = _random.Random.__basicsize__ - 624 * 4
+    # The header (reference count and type, four bytes each on wasm32), then `index`.
+    assert offset == 12, "unexpected Random layout"
+    return offset
+
+
+def seed_random_from_host():
+    """Has the host write `random`'s state instead of `random.seed()`.
+
+    componentize-py looks up `random.seed` once, right after importing the
+    app at build time, and calls it before the first export call of every
+    instance, so the state in the snapshot is never drawn from. This puts a
+    function there that has the host write fresh state (`host.seed-random`),
+    which costs a host call instead of ~90k wasm instructions, and puts the
+    real `random.seed` back before any model code can see it."""
+
+    offset = _random_state_offset()
+
+    def seed(_module=random, _real=random.seed, _inst=random._inst, _write=host.seed_random, _at=offset, _id=id):
+        _module.seed = _real
+        if _write(_id(_inst) + _at) is None:
+            _inst.gauss_next = None
+        else:
+            _real()
+
+    random.seed = seed
 
 
 # --- output -------------------------------------------------------------------

@@ -10,6 +10,7 @@
 mod calls;
 mod context;
 mod control;
+mod random;
 mod write;
 
 use std::sync::Arc;
@@ -38,6 +39,8 @@ pub(crate) struct HostState {
     /// The context `load-context` is loading, until the guest asks for it
     /// with `fill-context`.
     pub(crate) pending_text: Option<PendingText>,
+    /// Whether `seed-random` wrote `random`'s state (it does so once).
+    random_seeded: bool,
 }
 
 impl HostState {
@@ -70,6 +73,7 @@ impl HostState {
             handler,
             limits,
             pending_text: None,
+            random_seeded: false,
         }
     }
 
@@ -164,5 +168,6 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     calls::add_to_linker(&mut instance)?;
     context::add_to_linker(&mut instance)?;
     control::add_to_linker(&mut instance)?;
+    random::add_to_linker(&mut instance)?;
     Ok(())
 }
