@@ -169,8 +169,10 @@ def _random_state_offset():
     words: CPython's `RandomObject` is the object header, `int index`, then
     `uint32_t state[624]`, its last field."""
     offset = _random.Random.__basicsize__ - 624 * 4
-    # The header (reference count and type, four bytes each on wasm32), then `index`.
-    assert offset == 12, "unexpected Random layout"
+    # The header (reference count and type, four bytes each on wasm32), then
+    # `index`. Checked at build time; the tests check the fields' order.
+    if offset != 12:
+        raise RuntimeError(f"unexpected layout of random.Random: state at {offset}")
     return offset
 
 
@@ -181,17 +183,19 @@ def seed_random_from_host():
     app at build time, and calls it before the first export call of every
     instance, so the state in the snapshot is never drawn from. This puts a
     function there that has the host write fresh state (`host.seed-random`),
-    which costs a host call instead of ~90k wasm instructions, and puts the
+    which costs a host call instead of ~92k wasm instructions, and puts the
     real `random.seed` back before any model code can see it."""
 
     offset = _random_state_offset()
 
-    def seed(_module=random, _real=random.seed, _inst=random._inst, _write=host.seed_random, _at=offset, _id=id):
+    def seed(*args, _module=random, _real=random.seed, _inst=random._inst, _write=host.seed_random, _at=offset, _id=id):
         _module.seed = _real
-        if _write(_id(_inst) + _at) is None:
-            _inst.gauss_next = None
+        refused = _write(_id(_inst) + _at)
+        # Called with arguments, it is not componentize-py's call: seed as asked.
+        if args or refused is not None:
+            _real(*args)
         else:
-            _real()
+            _inst.gauss_next = None
 
     random.seed = seed
 

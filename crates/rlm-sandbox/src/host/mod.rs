@@ -39,7 +39,7 @@ pub(crate) struct HostState {
     /// The context `load-context` is loading, until the guest asks for it
     /// with `fill-context`.
     pub(crate) pending_text: Option<PendingText>,
-    /// Whether `seed-random` wrote `random`'s state (it does so once).
+    /// Whether `seed-random` was called; only its first call writes.
     random_seeded: bool,
 }
 

@@ -3,12 +3,13 @@
 //!
 //! Every sandbox starts from one snapshot, so the state of `random` baked
 //! into it must be replaced in each. `random.seed()` did that inside the
-//! guest for ~90k wasm instructions (CPython's Mersenne Twister seeding,
+//! guest for ~92k wasm instructions (CPython's Mersenne Twister seeding,
 //! 2,496 bytes through `init_by_array`): about a twentieth of a sub-RLM's
 //! CPU. Instead the host writes the generator's 624 state words from its own
-//! CSPRNG, once per sandbox, before any model code runs. A uniformly random
+//! CSPRNG, once per instance, before any model code runs. A uniformly random
 //! state is as good a starting point as a seeded one (all-zero, the one
-//! invalid state, has probability 2^-19968).
+//! invalid state: MT19937 uses only the top bit of the first word, so
+//! probability 2^-19937).
 
 use wasmtime::StoreContextMut;
 use wasmtime::component::LinkerInstance;
@@ -21,8 +22,9 @@ const STATE_BYTES: usize = 624 * 4;
 
 pub(super) fn add_to_linker(instance: &mut LinkerInstance<'_, HostState>) -> wasmtime::Result<()> {
     instance.func_wrap("seed-random", |mut store: StoreContextMut<'_, HostState>, (address,): (u32,)| {
-        // Once per sandbox: componentize-py seeds before the first export
-        // call runs any Python, so model code calling this later gets nothing.
+        // Once per instance: componentize-py seeds before the first export
+        // call runs the driver or any model code, so model code calling this
+        // later gets nothing.
         let first = !std::mem::replace(&mut store.data_mut().random_seeded, true);
         let state = first.then(|| {
             let mut state = [0; STATE_BYTES];
