@@ -175,6 +175,31 @@ async fn trace_and_profile_hooks_and_gc_callbacks_do_not_outlive_their_cell() {
     assert_eq!(kind(&out), Some(CellErrorKind::Exception), "errors are still reported: {out:?}");
 }
 
+/// A `sys.monitoring` tool a cell registers (with a callback on every
+/// line) is cleared and freed after it, even when the cell also replaced
+/// `sys.monitoring.get_tool` to hide it.
+#[tokio::test]
+async fn monitoring_tools_do_not_outlive_their_cell() {
+    let mut sb = sandbox().await;
+    let code = "import sys\n\
+                m = sys.monitoring\n\
+                real_get_tool = m.get_tool\n\
+                for tool, name in ((0, ''), (5, 'spy')):\n\
+                \x20   m.use_tool_id(tool, name)\n\
+                \x20   m.register_callback(tool, m.events.LINE, lambda *a: print('line!'))\n\
+                \x20   m.set_events(tool, m.events.LINE)\n\
+                m.get_tool = lambda tool: None";
+    assert!(sb.run_cell(code).await.unwrap().is_ok());
+    let out = sb
+        .run_cell(
+            "m = sys.monitoring\nx = 1\nprint(real_get_tool(0), real_get_tool(5), m.get_events(0), m.get_events(5))",
+        )
+        .await
+        .unwrap();
+    assert!(out.is_ok(), "{}", out.stderr);
+    assert_eq!(out.stdout, "None None 0 0\n", "no tool and no callback survive the cell");
+}
+
 #[tokio::test]
 async fn audit_hooks_are_refused() {
     let mut sb = sandbox().await;

@@ -229,14 +229,21 @@ def _restore(
             del current[name]
 
 
-def _clear_hooks():
+def _clear_hooks(
+    _get_tool=_monitoring.get_tool,
+    _clear_tool=_monitoring.clear_tool_id,
+    _free_tool=_monitoring.free_tool_id,
+):
     """Undoes what a cell can leave behind that would act on later cells."""
     _settrace(None)
     _setprofile(None)
+    # `sys.monitoring`'s functions are bound here: a cell can replace them on
+    # the namespace (`sys.monitoring.get_tool = lambda t: None`) to hide a
+    # tool whose callbacks would then run in later cells and in the driver.
     for tool in range(6):
-        if _monitoring.get_tool(tool) is not None:
-            _monitoring.clear_tool_id(tool)
-            _monitoring.free_tool_id(tool)
+        if _get_tool(tool) is not None:
+            _clear_tool(tool)
+            _free_tool(tool)
     _gc_callbacks.clear()
 
 
