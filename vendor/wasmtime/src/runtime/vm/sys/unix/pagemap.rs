@@ -277,16 +277,15 @@ pub unsafe fn reset_with_pagemap(
         },
     };
 
-    // rlm-sandbox patch (see vendor/README.md): the regions are collected 256
-    // at a time (a sandbox that ran one cell leaves ~300 separate dirty runs;
-    // upstream's 32 took ten scans to reset it), and the scan resumes from where the kernel stopped whenever
+    // rlm-sandbox patch (see vendor/README.md): the regions are collected 32
+    // at a time, and the scan resumes from where the kernel stopped whenever
     // the buffer filled, until the whole memory is walked or the
     // `keep_resident` page budget is spent. Upstream treated the first full
     // buffer as the end of the walk and decommitted everything after it, so
     // an interpreter's heap (hundreds of scattered dirty runs) was faulted in
     // again by every instance, with a TLB-shootdown IPI for each
     // copy-on-write fault on a multi-threaded host.
-    const MAX_REGIONS: usize = 256;
+    const MAX_REGIONS: usize = 32;
     let mut storage = [MaybeUninit::uninit(); MAX_REGIONS];
     let end = ptr.wrapping_add(len.byte_count());
     let mut start = ptr;
