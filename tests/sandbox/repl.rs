@@ -166,6 +166,18 @@ async fn text_contexts_of_every_width_arrive_exactly() {
     assert_eq!(final_of(&out), Some(json!(["😀", "é", 1])));
 }
 
+/// A context loaded between cells takes its names back from variables a
+/// cell bound to them, and is the one the next cell sees.
+#[tokio::test]
+async fn a_context_loaded_between_cells_replaces_a_rebound_name() {
+    let mut sb = sandbox().await;
+    sb.load_context(0, Context::from("first")).await.unwrap();
+    assert!(sb.run_cell("context = 5\ncontext_0 = 6").await.unwrap().is_ok());
+    sb.load_context(0, Context::from("second")).await.unwrap();
+    let out = sb.run_cell("FINAL([context, context_0])").await.unwrap();
+    assert_eq!(final_of(&out), Some(json!(["second", "second"])));
+}
+
 /// Model code can call the import that writes a context itself; outside a
 /// load the host writes nothing and says so, whatever address it is given.
 #[tokio::test]

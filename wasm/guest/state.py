@@ -617,11 +617,12 @@ def run_cell(
 # --- other calls from the host -------------------------------------------------------------
 
 
-def load_context(index, value):
-    _state.scaffold[f"context_{index}"] = value
-    if index == 0:
-        _state.scaffold["context"] = value
-    _restore()
+def load_context(index, value, _state=_state):
+    # Bound straight into the namespace: the rest of the scaffold is there
+    # since build time (`warm_up`), and every cell restores it first anyway.
+    for name in (f"context_{index}", "context") if index == 0 else (f"context_{index}",):
+        _state.scaffold[name] = value
+        _state.ns[name] = value
 
 
 def get_var(name):
@@ -702,3 +703,6 @@ def warm_up():
     sorted(user_vars())
     hostio.to_json({"a": [1, 2.5, None, "s"], "b": {1, 2}})
     linecache.cache.pop("<cell-0>", None)
+    # The namespace a fresh sandbox starts with, scaffold and all, so that
+    # neither loading a context nor the first cell has to build it.
+    _restore()
