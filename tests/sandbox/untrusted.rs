@@ -200,6 +200,49 @@ async fn monitoring_tools_do_not_outlive_their_cell() {
     assert_eq!(out.stdout, "None None 0 0\n", "no tool and no callback survive the cell");
 }
 
+/// A line callback left running gets no line of the driver between two of
+/// its clearing steps: one that re-arms another tool and a trace function
+/// whenever it fires does not outlive its cell either.
+#[tokio::test]
+async fn a_monitoring_callback_cannot_rearm_hooks_while_they_are_cleared() {
+    let mut sb = sandbox().await;
+    let code = "import sys\n\
+                m = sys.monitoring\n\
+                real = (m.use_tool_id, m.register_callback, m.set_events, m.get_tool, sys.settrace, sys.gettrace)\n\
+                def rearm(*a):\n\
+                \x20   if real[3](0) is None:\n\
+                \x20       real[0](0, 'again')\n\
+                \x20       real[1](0, m.events.LINE, lambda *a: print('line!'))\n\
+                \x20       real[2](0, m.events.LINE)\n\
+                \x20   if real[5]() is None:\n\
+                \x20       real[4](lambda *a: None)\n\
+                m.use_tool_id(5, 'spy')\n\
+                m.register_callback(5, m.events.LINE, rearm)\n\
+                m.set_events(5, m.events.LINE)";
+    assert!(sb.run_cell(code).await.unwrap().is_ok());
+    let out = sb.run_cell("print(real[3](0), real[3](5), real[5]())").await.unwrap();
+    assert!(out.is_ok(), "{}", out.stderr);
+    assert_eq!(out.stdout, "None None None\n", "no tool, callback or tracer survives the cell");
+}
+
+/// Clearing the tools does not go through the builtins, which a cell may
+/// have replaced when the hooks are cleared (before they are restored).
+#[tokio::test]
+async fn replacing_range_does_not_hide_a_monitoring_tool() {
+    let mut sb = sandbox().await;
+    let code = "import sys, builtins\n\
+                m = sys.monitoring\n\
+                get_tool = m.get_tool\n\
+                m.use_tool_id(2, 'spy')\n\
+                m.register_callback(2, m.events.LINE, lambda *a: print('line!'))\n\
+                m.set_events(2, m.events.LINE)\n\
+                builtins.range = lambda *a: ()";
+    assert!(sb.run_cell(code).await.unwrap().is_ok());
+    let out = sb.run_cell("print(get_tool(2), list(range(2)))").await.unwrap();
+    assert!(out.is_ok(), "{}", out.stderr);
+    assert_eq!(out.stdout, "None [0, 1]\n");
+}
+
 #[tokio::test]
 async fn audit_hooks_are_refused() {
     let mut sb = sandbox().await;

@@ -12,10 +12,13 @@ it is told.
 
 import ast
 import builtins
+import collections
+import functools
 import gc
 import inspect
 import itertools
 import linecache
+import operator
 import re
 import reprlib
 import sys
@@ -26,11 +29,7 @@ import hostio
 import queries
 
 # References taken before any model code runs.
-_settrace = sys.settrace
-_setprofile = sys.setprofile
-_monitoring = sys.monitoring
 _gc_collect = gc.collect
-_gc_callbacks = gc.callbacks
 _isinstance = isinstance
 _type = type
 _id = id
@@ -108,7 +107,7 @@ def _names_preview(user, limit=50):
     names = _sorted(user)
     if not names:
         return "(none)"
-    more = f" ... and {len(names) - limit} more" if _len(names) > limit else ""
+    more = f" ... and {_len(names) - limit} more" if _len(names) > limit else ""
     return ", ".join(names[:limit]) + more
 
 
@@ -230,21 +229,28 @@ def _restore(
 
 
 def _clear_hooks(
-    _get_tool=_monitoring.get_tool,
-    _clear_tool=_monitoring.clear_tool_id,
-    _free_tool=_monitoring.free_tool_id,
+    _hooks=tuple(
+        functools.partial(f, *args)
+        for f, args in (
+            (sys.settrace, (None,)),
+            (sys.setprofile, (None,)),
+            # `free_tool_id` also clears the tool's events and callbacks
+            # (CPython 3.14), and does nothing to an id not in use.
+            *((sys.monitoring.free_tool_id, (tool,)) for tool in range(6)),
+            (gc.callbacks.clear, ()),
+        )
+    ),
+    _call=operator.call,
+    _consume=collections.deque,
+    _map=map,
 ):
     """Undoes what a cell can leave behind that would act on later cells."""
-    _settrace(None)
-    _setprofile(None)
-    # `sys.monitoring`'s functions are bound here: a cell can replace them on
-    # the namespace (`sys.monitoring.get_tool = lambda t: None`) to hide a
-    # tool whose callbacks would then run in later cells and in the driver.
-    for tool in range(6):
-        if _get_tool(tool) is not None:
-            _clear_tool(tool)
-            _free_tool(tool)
-    _gc_callbacks.clear()
+    # Every step bound at build time, and all of them in one line that runs
+    # in C: a cell cannot redirect one by replacing `sys.monitoring.get_tool`
+    # or `builtins.range`, and a line callback or trace function it left
+    # running gets no Python line between two steps in which to re-arm a
+    # hook already cleared.
+    _consume(_map(_call, _hooks), 0)
 
 
 def _collect():
