@@ -77,14 +77,15 @@ struct Fill {
 }
 
 impl WriteGuest for Fill {
-    fn write(&self, memory: &mut [u8]) -> Option<String> {
-        let Some(PendingText { context, shape }) = &self.pending else {
-            return Some("no context is being loaded, or it was already written".into());
-        };
-        let start = self.address as usize;
-        let Some(dst) = start.checked_add(shape.bytes()).and_then(|end| memory.get_mut(start..end)) else {
-            return Some(format!("{} bytes at {start} are outside the guest's memory", shape.bytes()));
-        };
+    fn target(&self) -> Result<(u32, usize), String> {
+        match &self.pending {
+            Some(PendingText { shape, .. }) => Ok((self.address, shape.bytes())),
+            None => Err("no context is being loaded, or it was already written".into()),
+        }
+    }
+
+    fn fill(&self, dst: &mut [u8]) {
+        let Some(PendingText { context, shape }) = &self.pending else { return };
         let text = context.as_prompt();
         match shape.width() {
             1 if shape.length == text.len() => dst.copy_from_slice(text.as_bytes()),
@@ -98,7 +99,6 @@ impl WriteGuest for Fill {
                 .zip(dst.chunks_exact_mut(4))
                 .for_each(|(c, d)| d.copy_from_slice(&(c as u32).to_le_bytes())),
         }
-        None
     }
 }
 
@@ -108,7 +108,7 @@ mod tests {
 
     fn written(text: &str, room: usize, address: u32) -> (Option<String>, Vec<u8>) {
         let shape = TextShape::of(text);
-        let fill = Fill { address, pending: Some(PendingText { context: Context::from(text), shape }) };
+        let fill = GuestWrite(Fill { address, pending: Some(PendingText { context: Context::from(text), shape }) });
         let mut memory = vec![0xAA; room];
         (fill.write(&mut memory), memory)
     }
@@ -142,7 +142,7 @@ mod tests {
             assert!(refused.unwrap().contains("outside the guest's memory"));
             assert!(memory.iter().all(|&b| b == 0xAA));
         }
-        let fill = Fill { address: 0, pending: None };
+        let fill = GuestWrite(Fill { address: 0, pending: None });
         assert!(fill.write(&mut [0; 8]).unwrap().contains("no context is being loaded"));
     }
 }

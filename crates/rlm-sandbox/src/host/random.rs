@@ -42,16 +42,17 @@ struct Seed {
 }
 
 impl WriteGuest for Seed {
-    fn write(&self, memory: &mut [u8]) -> Option<String> {
-        let Some(state) = &self.state else {
-            return Some("`random` was already seeded".into());
-        };
-        let start = self.address as usize;
-        let Some(dst) = start.checked_add(STATE_BYTES).and_then(|end| memory.get_mut(start..end)) else {
-            return Some(format!("{STATE_BYTES} bytes at {start} are outside the guest's memory"));
-        };
-        dst.copy_from_slice(state);
-        None
+    fn target(&self) -> Result<(u32, usize), String> {
+        match self.state {
+            Some(_) => Ok((self.address, STATE_BYTES)),
+            None => Err("`random` was already seeded".into()),
+        }
+    }
+
+    fn fill(&self, dst: &mut [u8]) {
+        if let Some(state) = &self.state {
+            dst.copy_from_slice(state);
+        }
     }
 }
 
@@ -63,16 +64,16 @@ mod tests {
     fn the_state_is_written_once_inside_memory_and_nowhere_else() {
         let state = [7; STATE_BYTES];
         let mut memory = vec![0xAA; STATE_BYTES + 8];
-        assert_eq!(Seed { address: 4, state: Some(state) }.write(&mut memory), None);
+        assert_eq!(GuestWrite(Seed { address: 4, state: Some(state) }).write(&mut memory), None);
         assert!(memory[..4].iter().chain(&memory[4 + STATE_BYTES..]).all(|&b| b == 0xAA));
         assert!(memory[4..4 + STATE_BYTES].iter().all(|&b| b == 7));
 
         let mut memory = vec![0xAA; STATE_BYTES + 8];
         for address in [9, u32::MAX] {
-            let refused = Seed { address, state: Some(state) }.write(&mut memory).unwrap();
+            let refused = GuestWrite(Seed { address, state: Some(state) }).write(&mut memory).unwrap();
             assert!(refused.contains("outside the guest's memory"), "{refused}");
         }
-        assert!(Seed { address: 0, state: None }.write(&mut memory).unwrap().contains("already seeded"));
+        assert!(GuestWrite(Seed { address: 0, state: None }).write(&mut memory).unwrap().contains("already seeded"));
         assert!(memory.iter().all(|&b| b == 0xAA));
     }
 }

@@ -5,6 +5,8 @@
 //! result is the one step of a host call that writes guest memory, with the
 //! memory as a bounds-checked slice. [`GuestWrite`] makes a write part of
 //! lowering an `option<string>` result: nothing when written, else why not.
+//! It checks the range against the guest's memory itself, so no import can
+//! forget to.
 
 use std::mem::MaybeUninit;
 
@@ -14,15 +16,36 @@ use wasmtime::component::{ComponentType, Lower};
 
 /// A write into guest memory that a host import performs.
 pub(super) trait WriteGuest {
-    /// Writes into `memory` (all of the guest's linear memory); returns why
-    /// it did not. Must check every range against `memory` and write nothing
-    /// when it refuses.
-    fn write(&self, memory: &mut [u8]) -> Option<String>;
+    /// The guest address and the number of bytes to write there, or why
+    /// nothing is written.
+    fn target(&self) -> Result<(u32, usize), String>;
+
+    /// Fills `dst`: exactly the range `target` named, checked to lie inside
+    /// the guest's memory.
+    fn fill(&self, dst: &mut [u8]);
 }
 
 /// The result of a writing import: `option<string>` to the guest, written
 /// as it is lowered.
 pub(super) struct GuestWrite<W>(pub(super) W);
+
+impl<W: WriteGuest> GuestWrite<W> {
+    /// Writes into `memory` (all of the guest's linear memory); returns why
+    /// it did not. A range not wholly inside `memory` is refused, not
+    /// clipped, and nothing is written.
+    pub(super) fn write(&self, memory: &mut [u8]) -> Option<String> {
+        let (address, len) = match self.0.target() {
+            Ok(target) => target,
+            Err(why) => return Some(why),
+        };
+        let start = address as usize;
+        let Some(dst) = start.checked_add(len).and_then(|end| memory.get_mut(start..end)) else {
+            return Some(format!("{len} bytes at {start} are outside the guest's memory"));
+        };
+        self.0.fill(dst);
+        None
+    }
+}
 
 // The lowering traits are wasmtime's hidden API (what its derive macros
 // implement); the vendored wasmtime pins it.
@@ -49,7 +72,7 @@ unsafe impl<W: WriteGuest + Send + Sync> Lower for GuestWrite<W> {
         ty: InterfaceType,
         dst: &mut MaybeUninit<Self::Lower>,
     ) -> WasmResult<()> {
-        self.0.write(cx.as_slice_mut()).linear_lower_to_flat(cx, ty, dst)
+        self.write(cx.as_slice_mut()).linear_lower_to_flat(cx, ty, dst)
     }
 
     fn linear_lower_to_memory<T>(
@@ -58,6 +81,6 @@ unsafe impl<W: WriteGuest + Send + Sync> Lower for GuestWrite<W> {
         ty: InterfaceType,
         offset: usize,
     ) -> WasmResult<()> {
-        self.0.write(cx.as_slice_mut()).linear_lower_to_memory(cx, ty, offset)
+        self.write(cx.as_slice_mut()).linear_lower_to_memory(cx, ty, offset)
     }
 }
