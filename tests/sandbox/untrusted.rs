@@ -299,6 +299,23 @@ async fn a_finalizer_planted_in_one_cell_cannot_answer_for_another() {
     assert_eq!(out.final_value, None, "{out:?}");
 }
 
+/// A cell's garbage is collected at the sandbox's next call, not as the cell
+/// ends: reading a variable is such a call, so its finalizers have run, with
+/// `FINAL` disarmed, before the value is read.
+#[tokio::test]
+async fn a_cells_garbage_is_collected_before_the_next_call_reads_a_variable() {
+    let mut sb = sandbox().await;
+    let plant = "class Ghost:\n    def __del__(self):\n        global ran\n        ran = 'collected'\n        \
+                 FINAL('ghost')\ng = Ghost()\ng.cycle = g\ndel g";
+    let out = sb.run_cell(plant).await.unwrap();
+    assert!(out.is_ok(), "{out:?}");
+    assert_eq!(out.final_value, None, "{out:?}");
+    assert_eq!(sb.get_var("ran").await.unwrap().unwrap(), json!("collected"));
+    let out = sb.run_cell("print(ran)").await.unwrap();
+    assert_eq!(out.stdout, "collected\n");
+    assert_eq!(out.final_value, None, "{out:?}");
+}
+
 /// A fresh sandbox skips the collection before its first cell, which is
 /// sound only while no code but the driver's has run: helper code counts.
 #[tokio::test]

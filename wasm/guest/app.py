@@ -65,17 +65,27 @@ class Repl(exports.Repl):
     # `hostio.seed_random_from_host`), so the state baked into the snapshot
     # is never used (tested: `random_differs_between_sandboxes`).
     def load_context(
-        self, index, format, length, max_char, _load=state.load_context, _text=hostio.receive_text, _json=hostio.from_json
+        self,
+        index,
+        format,
+        length,
+        max_char,
+        _load=state.load_context,
+        _text=hostio.receive_text,
+        _json=hostio.from_json,
+        _settle=state.settle,
     ):
         try:
+            _settle()
             text = _text(length, max_char)
             _load(index, _json(text) if format == wit.ContextFormat.JSON else text)
             return True
         except BaseException as exc:
             return _failed(exc)
 
-    def install(self, tools, helpers, _install=state.install, _json=hostio.from_json):
+    def install(self, tools, helpers, _install=state.install, _json=hostio.from_json, _settle=state.settle):
         try:
+            _settle()
             return _install(_json(tools), _json(helpers))
         except BaseException as exc:
             return _failed(exc)
@@ -89,14 +99,16 @@ class Repl(exports.Repl):
             _failed(exc)
             return _DRIVER_FAILED
 
-    def get_var(self, name, _get=state.get_var):
+    def get_var(self, name, _get=state.get_var, _settle=state.settle):
         try:
+            _settle()
             return _get(name)
         except BaseException as exc:
             return _failed(exc)
 
-    def list_vars(self, _list=state.list_vars):
+    def list_vars(self, _list=state.list_vars, _settle=state.settle):
         try:
+            _settle()
             return _list()
         except BaseException as exc:
             return _failed(exc)
