@@ -299,6 +299,20 @@ async fn a_finalizer_planted_in_one_cell_cannot_answer_for_another() {
     assert_eq!(out.final_value, None, "{out:?}");
 }
 
+/// A finalizer that plants one more finalizable object before it answers:
+/// the cell after it still starts with two collections (from an independent
+/// review of deferring the collection after a cell).
+#[tokio::test]
+async fn a_finalizer_that_plants_one_more_cannot_answer_for_the_next_cell() {
+    let mut sb = sandbox().await;
+    let plant = "class G:\n    def __init__(s, n):\n        s.n = n\n        s.me = s\n    def __del__(s):\n        \
+                 if s.n:\n            G(s.n - 1)\n        else:\n            FINAL('ghost')\nx = G(1)\ndel x";
+    assert!(sb.run_cell(plant).await.unwrap().is_ok());
+    let out = sb.run_cell("x = [list(range(10)) for _ in range(10_000)]\nprint('innocent')").await.unwrap();
+    assert_eq!(out.stdout, "innocent\n");
+    assert_eq!(out.final_value, None, "{out:?}");
+}
+
 /// A cell's garbage is collected at the sandbox's next call, not as the cell
 /// ends: reading a variable is such a call, so its finalizers have run, with
 /// `FINAL` disarmed, before the value is read.

@@ -206,8 +206,10 @@ def unawaited_calls():
     """How many async calls of this cell were never awaited (and so never
     sent); closes them so Python does not warn again."""
     # Most cells make none: `list` of a WeakSet and its `clear` cost ~19k
-    # wasm instructions, its `len` a tenth of that.
-    if not _created:
+    # wasm instructions. Its set of references, not its `len`: `WeakSet`'s
+    # Python code looks `len` up in the builtins, which the cell may have
+    # replaced.
+    if not _created.data:
         return 0
     count = 0
     for coro in list(_created):

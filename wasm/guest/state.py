@@ -266,9 +266,10 @@ def _collect():
 def settle(_state=_state, _collect=_collect):
     """Collects what the last cell left behind, before any other call runs
     code in the sandbox. A cell's own collection waits for the sandbox's next
-    call (this, or the one a cell starts with) instead of ending the cell: a
-    sandbox that ends with its last cell, like every sub-RLM's, never pays for
-    it, and two cells in a row pay once."""
+    call (this, or the next cell's start) instead of ending the cell: a
+    sandbox that ends with its last cell, like every sub-RLM's, never pays
+    for it. Its finalizers run then, and their effects show in the next
+    cell's changed variables."""
     if _state.collect_pending:
         _collect()
 
@@ -586,16 +587,24 @@ def run_cell(
     _state=_state,
 ):
     """Runs one cell; returns "ok" or "raised"."""
-    _clear_hooks()
-    # The snapshot was collected and frozen when it was built, and loading a
-    # context replaces only the driver's own values, so a fresh sandbox has no
-    # garbage to collect before its first cell (a collection costs about as
-    # much as compiling a short cell), and its namespace is as built: only
-    # code not the driver's can have rebound a name.
+    # Until a cell or helper code has run, only the driver has, on a snapshot
+    # that was collected and frozen when it was built: a fresh sandbox has no
+    # hook to clear, no garbage to collect (a collection costs about as much
+    # as compiling a short cell) and a namespace as built (loading a context
+    # binds only the driver's own names).
     if _state.foreign_code_ran:
+        _clear_hooks()
+        # Two collections before a cell that follows one, as when the last
+        # cell collected as it ended: a finalizer that plants finalizable
+        # garbage once does not outlive them (see docs/security.md for one
+        # that keeps planting).
+        if _state.collect_pending:
+            _collect()
         _collect()
         _restore()
     _state.foreign_code_ran = True
+    # Set now, so that every way out of this cell leaves it set.
+    _state.collect_pending = True
     _state.final_called = False
     out, err = hostio.new_writers()
     saved = sys.stdout, sys.stderr
@@ -634,7 +643,6 @@ def run_cell(
             hostio.report(hostio.Report.DISPLAY, _display_repr.repr(display))
         except Exception as exc:
             hostio.report(hostio.Report.DISPLAY, f"<repr failed: {_type(exc).__name__}>")
-    _state.collect_pending = True
     _report_changed(user_vars())
     return status
 
