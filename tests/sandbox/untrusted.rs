@@ -313,6 +313,34 @@ async fn a_finalizer_that_plants_one_more_cannot_answer_for_the_next_cell() {
     assert_eq!(out.final_value, None, "{out:?}");
 }
 
+/// A finalizer that sets a hook which answers once `FINAL` is armed: the
+/// hooks are cleared after the collections that start the next cell, not
+/// only before them (from an independent review of deferring the collection
+/// after a cell).
+#[tokio::test]
+async fn a_hook_set_by_a_finalizer_does_not_reach_the_next_cell() {
+    let hooks = [
+        "sys.settrace(ghost)",
+        "sys.setprofile(ghost)",
+        "gc.callbacks.append(ghost)",
+        "sys.monitoring.use_tool_id(3, 'x')\n        \
+         sys.monitoring.register_callback(3, sys.monitoring.events.PY_START, ghost)\n        \
+         sys.monitoring.set_events(3, sys.monitoring.events.PY_START)",
+    ];
+    for hook in hooks {
+        let mut sb = sandbox().await;
+        let plant = format!(
+            "import gc, sys\ndef ghost(*a):\n    try:\n        FINAL('ghost')\n    except RuntimeError:\n        pass\n\
+             class G:\n    def __del__(s):\n        {hook}\ng = G()\ng.me = g\ndel g"
+        );
+        let out = sb.run_cell(&plant).await.unwrap();
+        assert!(out.is_ok(), "{hook}: {out:?}");
+        let out = sb.run_cell("x = [list(range(10)) for _ in range(10_000)]\nprint('innocent')").await.unwrap();
+        assert_eq!(out.stdout, "innocent\n", "{hook}: {out:?}");
+        assert_eq!(out.final_value, None, "{hook}: {out:?}");
+    }
+}
+
 /// A cell's garbage is collected at the sandbox's next call, not as the cell
 /// ends: reading a variable is such a call, so its finalizers have run, with
 /// `FINAL` disarmed, before the value is read.

@@ -263,7 +263,7 @@ def _collect():
     _gc_collect()
 
 
-def settle(_state=_state, _collect=_collect):
+def settle(_state=_state, _collect=_collect, _clear_hooks=_clear_hooks):
     """Collects what the last cell left behind, before any other call runs
     code in the sandbox. A cell's own collection waits for the sandbox's next
     call (this, or the next cell's start) instead of ending the cell: a
@@ -272,6 +272,8 @@ def settle(_state=_state, _collect=_collect):
     cell's changed variables."""
     if _state.collect_pending:
         _collect()
+        # Its finalizers are model code: what they set does not outlive them.
+        _clear_hooks()
 
 
 # --- what a cell changed --------------------------------------------------------------
@@ -602,6 +604,9 @@ def run_cell(
             _collect()
         _collect()
         _restore()
+        # The finalizers those collections ran, and a replaced builtin's
+        # `__eq__` in `_restore`, are model code: clear what they may have set.
+        _clear_hooks()
     _state.foreign_code_ran = True
     # Set now, so that every way out of this cell leaves it set.
     _state.collect_pending = True
