@@ -289,14 +289,21 @@ async fn a_replaced_builtin_whose_eq_raises_or_answers_is_still_restored() {
     assert_eq!(out.final_value, None);
 }
 
+/// Runs an innocent cell that allocates enough to start a collection and
+/// checks that nothing planted earlier answered for it; `label` names the
+/// case in a failure.
+async fn assert_next_cell_cannot_answer(sb: &mut rlm_sandbox::Sandbox, label: &str) {
+    let out = sb.run_cell("x = [list(range(10)) for _ in range(10_000)]\nprint('innocent')").await.unwrap();
+    assert_eq!(out.stdout, "innocent\n", "{label}: {out:?}");
+    assert_eq!(out.final_value, None, "{label}: {out:?}");
+}
+
 #[tokio::test]
 async fn a_finalizer_planted_in_one_cell_cannot_answer_for_another() {
     let mut sb = sandbox().await;
     let plant = "class Ghost:\n    def __del__(self):\n        FINAL('ghost')\ng = Ghost()\ng.cycle = g\ndel g";
     assert!(sb.run_cell(plant).await.unwrap().is_ok());
-    let out = sb.run_cell("x = [list(range(10)) for _ in range(10_000)]\nprint('innocent')").await.unwrap();
-    assert_eq!(out.stdout, "innocent\n");
-    assert_eq!(out.final_value, None, "{out:?}");
+    assert_next_cell_cannot_answer(&mut sb, "cyclic finalizer").await;
 }
 
 /// A finalizer that plants one more finalizable object before it answers:
@@ -308,9 +315,7 @@ async fn a_finalizer_that_plants_one_more_cannot_answer_for_the_next_cell() {
     let plant = "class G:\n    def __init__(s, n):\n        s.n = n\n        s.me = s\n    def __del__(s):\n        \
                  if s.n:\n            G(s.n - 1)\n        else:\n            FINAL('ghost')\nx = G(1)\ndel x";
     assert!(sb.run_cell(plant).await.unwrap().is_ok());
-    let out = sb.run_cell("x = [list(range(10)) for _ in range(10_000)]\nprint('innocent')").await.unwrap();
-    assert_eq!(out.stdout, "innocent\n");
-    assert_eq!(out.final_value, None, "{out:?}");
+    assert_next_cell_cannot_answer(&mut sb, "finalizer that plants one more").await;
 }
 
 /// A finalizer that sets a hook which answers once `FINAL` is armed: the
@@ -335,9 +340,7 @@ async fn a_hook_set_by_a_finalizer_does_not_reach_the_next_cell() {
         );
         let out = sb.run_cell(&plant).await.unwrap();
         assert!(out.is_ok(), "{hook}: {out:?}");
-        let out = sb.run_cell("x = [list(range(10)) for _ in range(10_000)]\nprint('innocent')").await.unwrap();
-        assert_eq!(out.stdout, "innocent\n", "{hook}: {out:?}");
-        assert_eq!(out.final_value, None, "{hook}: {out:?}");
+        assert_next_cell_cannot_answer(&mut sb, hook).await;
     }
 }
 
@@ -366,9 +369,7 @@ async fn a_finalizer_planted_by_a_helper_cannot_answer_for_the_first_cell() {
     let plant = "class Ghost:\n    def __del__(self):\n        FINAL('ghost')\ng = Ghost()\ng.cycle = g\ndel g";
     let helper = rlm_core::HelperSource::new("plant", plant);
     assert!(sb.install(&[], &[helper]).await.unwrap().is_ok());
-    let out = sb.run_cell("x = [list(range(10)) for _ in range(10_000)]\nprint('innocent')").await.unwrap();
-    assert_eq!(out.stdout, "innocent\n");
-    assert_eq!(out.final_value, None, "{out:?}");
+    assert_next_cell_cannot_answer(&mut sb, "finalizer planted by a helper").await;
 }
 
 // --- 6. strings that cannot be encoded ---------------------------------------------------
