@@ -4,6 +4,8 @@
 
 /// Cells that try to escape or subvert the sandbox.
 mod hostile;
+/// The vendored wasmtime's lazily applied element segments, on small modules.
+mod lazy_tables;
 /// Each limit, and that the next cell still runs after it.
 mod limits;
 /// The standard-library modules baked into the guest.

@@ -26,6 +26,10 @@ pub const GUEST_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guest.wa
 /// A hash of every input of [`GUEST_WASM`]: the compiled-cache key.
 const GUEST_KEY: &str = env!("RLM_GUEST_KEY");
 
+/// Names the vendored code generator's changes in the compiled guest's cache
+/// key (see [`cache_path`]).
+const CODEGEN_PATCH: &str = "lazy-table-segments-1";
+
 // Pool slots per sandbox, sized for the componentize-py guest (CPython, the
 // WASI adapter and their shims) with room to spare.
 const CORE_INSTANCES_PER_SANDBOX: u32 = 32;
@@ -185,6 +189,11 @@ fn spawn_ticker(engine: Engine, stop: Arc<AtomicBool>) {
 fn cache_path(engine: &Engine, dir: &Path) -> PathBuf {
     let mut hasher = DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut hasher);
+    // The vendored code generator compiles element segments differently
+    // from the published one of the same version (vendor/README.md), and
+    // wasmtime's own check cannot tell: code compiled by it must not be
+    // loaded by a binary built before it.
+    CODEGEN_PATCH.hash(&mut hasher);
     dir.join(format!("guest-{}-{:016x}.cwasm", &GUEST_KEY[..16], hasher.finish()))
 }
 

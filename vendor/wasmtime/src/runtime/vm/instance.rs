@@ -38,6 +38,8 @@ use wasmtime_environ::{
     RuntimeDataIndex, TableIndex, TagIndex, VMCONTEXT_MAGIC, VMOffsets, VMSharedTypeIndex,
     WasmRefType, packed_option::ReservedValue,
 };
+// rlm-sandbox patch: for lazily applied element segments.
+use wasmtime_environ::TableSegmentElements;
 #[cfg(feature = "wmemcheck")]
 use wasmtime_wmemcheck::Wmemcheck;
 
@@ -153,6 +155,11 @@ pub struct Instance {
     /// for the store's whole life, and so longer than this instance's.
     funcref_text: Option<SendSyncPtr<[u8]>>,
 
+    /// rlm-sandbox patch: other instances' active element segments whose
+    /// functions this instance's tables read lazily, in the order they were
+    /// applied (see `init_lazy_table_segment`).
+    lazy_foreign_segments: Vec<LazyForeignSegment>,
+
     /// Additional context used by compiled wasm code. This field is last, and
     /// represents a dynamically-sized array that extends beyond the nominal
     /// end of the struct (similar to a flexible array member).
@@ -219,6 +226,7 @@ impl Instance {
             wmemcheck_state,
             store: None,
             funcref_text: None,
+            lazy_foreign_segments: Vec::new(),
             vmctx: OwnedVMContext::new(),
         })?;
 
@@ -1140,12 +1148,40 @@ impl Instance {
                 // determine the function that is going to be initialized. Note
                 // that `i` may be outside the limits of the static
                 // initialization so it's a fallible `get` instead of an index.
-                let module = self.env_module();
-                let precomputed = &module.table_initialization[idx];
-                // Panicking here helps catch bugs rather than silently truncating by accident.
-                let func_index = precomputed.get(usize::try_from(i).unwrap()).cloned();
-                let func_ref = func_index
-                    .and_then(|func_index| self.as_mut().get_func_ref(registry, func_index));
+                // rlm-sandbox patch: an element that another instance's
+                // segment marked uninitialized is that instance's function,
+                // the latest such segment first (later segments overwrite).
+                let foreign = self
+                    .lazy_foreign_segments
+                    .iter()
+                    .rev()
+                    .find(|s| s.table == idx && i >= s.start && i - s.start < s.len)
+                    .map(|s| (s.instance, s.segment, i - s.start));
+                let func_ref = if let Some((vmctx, segment, at)) = foreign {
+                    // SAFETY: `vmctx` is an instance of this store (see
+                    // `LazyForeignSegment::instance`).
+                    let foreign =
+                        unsafe { self.as_mut().sibling_vmctx_mut(vmctx.as_non_null()) };
+                    let func_index = match &foreign.env_module().lazy_table_segments[segment]
+                        .segment
+                        .elements
+                    {
+                        TableSegmentElements::Functions(funcs) => {
+                            funcs[usize::try_from(at).unwrap()]
+                        }
+                        TableSegmentElements::Expressions { .. } => {
+                            unreachable!("only segments of functions are applied lazily")
+                        }
+                    };
+                    foreign.get_func_ref(registry, func_index)
+                } else {
+                    let module = self.env_module();
+                    let precomputed = &module.table_initialization[idx];
+                    // Panicking here helps catch bugs rather than silently truncating by accident.
+                    let func_index = precomputed.get(usize::try_from(i).unwrap()).cloned();
+                    func_index
+                        .and_then(|func_index| self.as_mut().get_func_ref(registry, func_index))
+                };
                 self.as_mut().tables_mut()[idx]
                     .1
                     .set_func(i, func_ref)
@@ -1154,6 +1190,43 @@ impl Instance {
         }
 
         self.get_defined_table(idx)
+    }
+
+    /// rlm-sandbox patch: applies this instance's lazily applied element
+    /// segment `index` (`wasmtime_environ::LazyTableSegment`) at `start`:
+    /// marks its elements uninitialized in the table's owner and records the
+    /// segment there, so that the first read of each builds its function
+    /// reference in this instance. Called by the startup function where an
+    /// eager segment would be written, after the same bounds check and fuel
+    /// charge, so a segment is recorded exactly when it is applied. A
+    /// dynamically linked guest fills a shared table with ~5,700 functions at
+    /// every instantiation; this way only the ones read get a reference built.
+    pub(crate) fn init_lazy_table_segment(
+        mut self: Pin<&mut Self>,
+        index: usize,
+        start: u64,
+    ) -> Result<()> {
+        let module = self.env_module().clone();
+        let segment = &module.lazy_table_segments[index].segment;
+        let len = segment.elements.len();
+        let vmctx = SendSyncPtr::new(self.vmctx());
+        let (table, owner) = self
+            .as_mut()
+            .defined_table_index_and_instance(segment.table_index);
+        // SAFETY: not moving data out of `owner`.
+        let owner = unsafe { owner.get_unchecked_mut() };
+        owner.lazy_foreign_segments.try_reserve(1).map_err(|_| {
+            OutOfMemory::new(mem::size_of::<LazyForeignSegment>())
+        })?;
+        owner.tables[table].1.fill_func_uninit(start, len)?;
+        owner.lazy_foreign_segments.push(LazyForeignSegment {
+            table,
+            start,
+            len,
+            instance: vmctx,
+            segment: index,
+        });
+        Ok(())
     }
 
     /// Get a locally-defined table.
@@ -1569,6 +1642,22 @@ impl Instance {
                 .any(|(_, (_, memory))| memory.needs_init()),
         }
     }
+}
+
+/// rlm-sandbox patch: another instance's active element segment, applied
+/// lazily to a table of this instance.
+struct LazyForeignSegment {
+    /// The table it was applied to.
+    table: DefinedTableIndex,
+    /// Its first element in that table.
+    start: u64,
+    /// Its number of elements.
+    len: u64,
+    /// The instance whose segment it is. Instances are freed only with their
+    /// store, so it lives as long as the table that reads through it.
+    instance: SendSyncPtr<VMContext>,
+    /// Its index in that instance's module's `lazy_table_segments`.
+    segment: usize,
 }
 
 // SAFETY: `layout` should describe this accurately and `OwnedVMContext` is the

@@ -399,6 +399,21 @@ fn ref_func(store: &mut dyn VMStore, instance: InstanceId, func_index: u32) -> N
         .cast()
 }
 
+/// rlm-sandbox patch: applies a lazily applied element segment (see
+/// `wasmtime_environ::LazyTableSegment`), from the startup function, after
+/// its bounds check and fuel charge.
+fn table_init_lazy(
+    store: &mut dyn VMStore,
+    instance: InstanceId,
+    segment: u32,
+    offset: u64,
+) -> Result<()> {
+    let segment = usize::try_from(segment).unwrap();
+    store
+        .instance_mut(instance)
+        .init_lazy_table_segment(segment, offset)
+}
+
 // Returns a table entry after lazily initializing it.
 fn table_get_lazy_init_func_ref(
     store: &mut dyn VMStore,

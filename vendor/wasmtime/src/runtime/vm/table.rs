@@ -557,6 +557,19 @@ impl Table {
         Ok(())
     }
 
+    /// rlm-sandbox patch: marks `len` elements from `dst` of a lazily
+    /// initialized funcref table uninitialized, for a lazily applied element
+    /// segment (see `Instance::init_lazy_table_segment`).
+    pub fn fill_func_uninit(&mut self, dst: u64, len: u64) -> Result<(), Trap> {
+        let range = self.validate_fill(dst, len)?;
+        let (funcrefs, lazy_init) = self.funcrefs_mut();
+        // Without lazy initialization an element cannot be uninitialized:
+        // it would read as null.
+        assert!(lazy_init, "lazily applied segment on an eager table");
+        funcrefs[range].fill(MaybeTaggedFuncRef(None));
+        Ok(())
+    }
+
     /// Same as [`Self::fill_func`], but for GC references.
     ///
     /// # Panics
