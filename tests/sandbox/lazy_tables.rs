@@ -7,8 +7,8 @@
 //! settings and with rlm-sandbox's (pool, fuel, epochs).
 
 use wasmtime::{
-    Config, Engine, Extern, Func, Instance, InstanceAllocationStrategy, Module, PoolingAllocationConfig, Ref,
-    RefType, Store, Table, TableType,
+    Config, Engine, Extern, Func, Instance, InstanceAllocationStrategy, Module, PoolingAllocationConfig, Ref, RefType,
+    Store, Table, TableType,
 };
 
 /// Owns the table (`size` elements, one of its own functions at 9) and the
@@ -53,10 +53,7 @@ fn sandbox_config() -> Config {
     let mut config = Config::new();
     let mut pool = PoolingAllocationConfig::new();
     pool.total_core_instances(64).total_tables(64).table_elements(1000).total_memories(8);
-    config
-        .consume_fuel(true)
-        .epoch_interruption(true)
-        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    config.consume_fuel(true).epoch_interruption(true).allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     config
 }
 
