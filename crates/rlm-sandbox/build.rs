@@ -68,6 +68,24 @@ fn main() {
         fs::copy(&cached, &out).unwrap();
     }
     println!("cargo:rustc-env=RLM_GUEST_KEY={key}");
+
+    // The vendored wasmtime compiles and serializes code differently from
+    // the published crates of the same version, whose compatibility checks
+    // cannot tell the two apart: the runtime tags its compiled code with a
+    // hash of every vendored file (see `runtime.rs`).
+    let vendor = workspace.join("vendor");
+    println!("cargo:rerun-if-changed={}", vendor.display());
+    let mut inputs = Vec::new();
+    collect(&vendor, &mut inputs);
+    inputs.sort();
+    let mut hasher = Sha256::new();
+    for path in &inputs {
+        hasher.update(path.strip_prefix(&workspace).unwrap().to_string_lossy().as_bytes());
+        hasher.update([0]);
+        hasher.update(fs::read(path).unwrap());
+        hasher.update([0]);
+    }
+    println!("cargo:rustc-env=RLM_WASMTIME_KEY={}", hex(&hasher.finalize()));
 }
 
 /// Makes (once) a venv holding the pinned componentize-py; returns its binary.

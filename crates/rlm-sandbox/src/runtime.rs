@@ -12,7 +12,7 @@ use futures::future::BoxFuture;
 use rlm_core::{CallHandler, Limits, MAX_MEMORY_BYTES, Repl, ReplError, ReplFactory, SpawnOptions};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, ModuleVersionStrategy, PoolingAllocationConfig};
 
 use crate::bindings;
 use crate::config::{EPOCH_TICK, RuntimeConfig, StartEvent};
@@ -26,9 +26,12 @@ pub const GUEST_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guest.wa
 /// A hash of every input of [`GUEST_WASM`]: the compiled-cache key.
 const GUEST_KEY: &str = env!("RLM_GUEST_KEY");
 
-/// Names the vendored code generator's changes in the compiled guest's cache
-/// key (see [`cache_path`]).
-const CODEGEN_PATCH: &str = "lazy-table-segments-1";
+/// A hash of the vendored wasmtime's sources (`vendor/`, by the build
+/// script). Its code generator and serialized modules differ from the
+/// published crates of the same version, so compiled code carries this as
+/// its version: wasmtime then refuses code compiled by any other build, and
+/// the cached guest's name changes with it (see [`cache_path`]).
+const WASMTIME_KEY: &str = env!("RLM_WASMTIME_KEY");
 
 // Pool slots per sandbox, sized for the componentize-py guest (CPython, the
 // WASI adapter and their shims) with room to spare.
@@ -147,7 +150,8 @@ fn engine(config: &RuntimeConfig, pool: Option<u32>) -> wasmtime::Result<Engine>
         .epoch_interruption(true)
         .max_wasm_stack(config.wasm_stack_bytes)
         .async_stack_size(stack)
-        .parallel_compilation(true);
+        .parallel_compilation(true)
+        .module_version(ModuleVersionStrategy::Custom(format!("rlm-sandbox-{}", &WASMTIME_KEY[..32])))?;
     if let Some(n) = pool {
         let mut pooling = PoolingAllocationConfig::new();
         pooling
@@ -189,11 +193,9 @@ fn spawn_ticker(engine: Engine, stop: Arc<AtomicBool>) {
 fn cache_path(engine: &Engine, dir: &Path) -> PathBuf {
     let mut hasher = DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut hasher);
-    // The vendored code generator compiles element segments differently
-    // from the published one of the same version (vendor/README.md), and
-    // wasmtime's own check cannot tell: code compiled by it must not be
-    // loaded by a binary built before it.
-    CODEGEN_PATCH.hash(&mut hasher);
+    // Also in the version wasmtime checks (`engine`), but named here too so
+    // that a binary of another build never even reads this one's file.
+    WASMTIME_KEY.hash(&mut hasher);
     dir.join(format!("guest-{}-{:016x}.cwasm", &GUEST_KEY[..16], hasher.finish()))
 }
 

@@ -140,8 +140,10 @@ pub struct TableSegment {
 /// costs a function reference built at every instantiation; applied lazily,
 /// only the elements that are read do. A segment qualifies when it is a list
 /// of functions for an imported funcref table at an offset that is a constant
-/// or an imported global, which the runtime can evaluate before the startup
-/// function runs, and table lazy initialization is on.
+/// or an imported global (the forms a dynamically linked module uses), and
+/// table lazy initialization is on. The startup function evaluates the
+/// offset, checks the bounds, charges the fuel, and then calls the runtime's
+/// `table_init_lazy` to apply it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LazyTableSegment {
     /// The segment's position in the module's active segments, the order in

@@ -1218,7 +1218,13 @@ impl Instance {
         owner.lazy_foreign_segments.try_reserve(1).map_err(|_| {
             OutOfMemory::new(mem::size_of::<LazyForeignSegment>())
         })?;
-        owner.tables[table].1.fill_func_uninit(start, len)?;
+        let owner_table = &mut owner.tables[table].1;
+        if !owner_table.is_lazy_func_table() {
+            // Unreachable: every funcref table follows the engine's
+            // `table_lazy_init`, which a segment needs to qualify.
+            bail!("a lazily applied element segment needs a lazily initialized funcref table");
+        }
+        owner_table.fill_func_uninit(start, len)?;
         owner.lazy_foreign_segments.push(LazyForeignSegment {
             table,
             start,

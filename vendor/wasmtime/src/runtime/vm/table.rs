@@ -560,14 +560,20 @@ impl Table {
     /// rlm-sandbox patch: marks `len` elements from `dst` of a lazily
     /// initialized funcref table uninitialized, for a lazily applied element
     /// segment (see `Instance::init_lazy_table_segment`).
+    /// The caller checks [`Self::is_lazy_func_table`] first: without lazy
+    /// initialization an element cannot be uninitialized, and would read as
+    /// null.
     pub fn fill_func_uninit(&mut self, dst: u64, len: u64) -> Result<(), Trap> {
         let range = self.validate_fill(dst, len)?;
-        let (funcrefs, lazy_init) = self.funcrefs_mut();
-        // Without lazy initialization an element cannot be uninitialized:
-        // it would read as null.
-        assert!(lazy_init, "lazily applied segment on an eager table");
+        let (funcrefs, _lazy_init) = self.funcrefs_mut();
         funcrefs[range].fill(MaybeTaggedFuncRef(None));
         Ok(())
+    }
+
+    /// rlm-sandbox patch: whether this is a funcref table with lazy
+    /// initialization.
+    pub fn is_lazy_func_table(&self) -> bool {
+        self.element_type() == TableElementType::Func && self.funcrefs().1
     }
 
     /// Same as [`Self::fill_func`], but for GC references.
