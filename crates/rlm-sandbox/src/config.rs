@@ -27,8 +27,14 @@ pub const ABANDON_GRACE: Duration = Duration::from_millis(200);
 pub const DEFAULT_MAX_SANDBOXES: u32 = 2048;
 /// Default wait for a free pool slot before a new sandbox fails.
 pub const DEFAULT_SLOT_WAIT: Duration = Duration::from_secs(60);
-/// Granularity of wall-clock checks: the epoch tick.
+/// Granularity of wall-clock checks without fuel metering: the epoch tick.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+/// Granularity of wall-clock checks with fuel metering: a sandbox yields to
+/// the others on its thread, and checks its deadline, every this much fuel
+/// (wasm instructions; 2-5 ms of guest time on the machine of
+/// `BENCHMARKS.md`). A runtime with fuel compiles no epoch checks: the fuel
+/// check at each loop header and function entry does their work.
+pub const FUEL_YIELD_INTERVAL: u64 = 1 << 22;
 
 /// What a [`Runtime`](crate::Runtime) reports while it starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

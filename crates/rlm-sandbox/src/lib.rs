@@ -45,7 +45,7 @@ mod sandbox;
 
 pub use config::{
     ABANDON_GRACE, DEFAULT_MAX_SANDBOXES, DEFAULT_SLOT_KEEP_RESIDENT, DEFAULT_SLOT_WAIT, DEFAULT_WASM_STACK_BYTES,
-    EPOCH_TICK, HARD_STOP_GRACE, RuntimeConfig, StartEvent, StartObserver,
+    EPOCH_TICK, FUEL_YIELD_INTERVAL, HARD_STOP_GRACE, RuntimeConfig, StartEvent, StartObserver,
 };
 pub use error::{Error, Result};
 pub use rlm_core::{

@@ -15,7 +15,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::{Store, UpdateDeadline};
 
 use crate::bindings::{self, repl};
-use crate::config::{ABANDON_GRACE, HARD_STOP_GRACE};
+use crate::config::{ABANDON_GRACE, FUEL_YIELD_INTERVAL, HARD_STOP_GRACE};
 use crate::error::{Error, Result};
 use crate::host::{CallState, HostState, PendingText, TextShape};
 use crate::outcome::{Returned, Seen, classify};
@@ -443,6 +443,8 @@ async fn instantiate(template: &Template, options: &SpawnOptions, prepaid: usize
     let state = HostState::new(limits.clone(), options.handler.clone(), options.quota.clone(), prepaid);
     let mut store = Store::new(&template.engine, state);
     store.limiter(|s| &mut s.memory);
+    // Asked at every epoch tick, or with fuel metering every
+    // `FUEL_YIELD_INTERVAL` of fuel (the vendored wasmtime's `out_of_gas`).
     store.epoch_deadline_callback(|ctx| {
         if Instant::now() >= ctx.data().call.hard_deadline {
             Ok(UpdateDeadline::Interrupt)
@@ -451,9 +453,11 @@ async fn instantiate(template: &Template, options: &SpawnOptions, prepaid: usize
             Ok(UpdateDeadline::Yield(1))
         }
     });
-    store.set_epoch_deadline(1);
     if template.fuel_metering {
         store.set_fuel(limits.fuel.unwrap_or(u64::MAX)).map_err(|e| Error::Engine(e.into()))?;
+        store.fuel_async_yield_interval(Some(FUEL_YIELD_INTERVAL)).map_err(|e| Error::Engine(e.into()))?;
+    } else {
+        store.set_epoch_deadline(1);
     }
     let guest = template.pre.instantiate_async(&mut store).await.map_err(|e| Error::Instantiate(e.into()))?;
     Ok(Instance { store, guest })

@@ -689,6 +689,22 @@ fn memory_atomic_wait64(
 
 // Hook for when an instance runs out of fuel.
 fn out_of_gas(store: &mut dyn VMStore, _instance: InstanceId) -> Result<()> {
+    // rlm-sandbox patch: a store that yields every so much fuel in an engine
+    // compiled without epoch checks has its epoch deadline callback asked at
+    // each yield instead, and stops on `Interrupt`. Fuel is counted at the
+    // same places as epochs are checked (function entries and loop headers),
+    // so this bounds wall-clock time as epochs do, without a second check in
+    // every loop.
+    #[cfg(all(feature = "async", target_has_atomic = "64"))]
+    if store.store_opaque().fuel_yield_interval.is_some()
+        && !store.store_opaque().engine().tunables().epoch_interruption
+        && matches!(
+            store.new_epoch_updated_deadline()?,
+            crate::UpdateDeadline::Interrupt
+        )
+    {
+        return Err(Trap::Interrupt.into());
+    }
     block_on!(store, async |store, _| {
         if !store.refuel() {
             return Err(Trap::OutOfFuel.into());
