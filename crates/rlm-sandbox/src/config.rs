@@ -31,9 +31,11 @@ pub const DEFAULT_SLOT_WAIT: Duration = Duration::from_secs(60);
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 /// Granularity of wall-clock checks with fuel metering: a sandbox yields to
 /// the others on its thread, and checks its deadline, every this much fuel
-/// (wasm instructions; 2-5 ms of guest time on the machine of
-/// `BENCHMARKS.md`). A runtime with fuel compiles no epoch checks: the fuel
-/// check at each loop header and function entry does their work.
+/// (about one per wasm instruction; typically 2-5 ms of guest time on the
+/// machine of `BENCHMARKS.md`, longer when the guest waits on memory). A
+/// runtime with fuel compiles no epoch checks: the fuel check at each loop
+/// header and function entry does their work, and every host import stops
+/// a guest past its hard deadline, since host work is not fuel.
 pub const FUEL_YIELD_INTERVAL: u64 = 1 << 22;
 
 /// What a [`Runtime`](crate::Runtime) reports while it starts.
@@ -97,8 +99,10 @@ impl RuntimeConfig {
         Self::default()
     }
 
-    /// Whether wasm code counts fuel. Metering costs about 30% on pure-Python
-    /// loops; without it, a sandbox's fuel limit must be `None`. By default, on.
+    /// Whether wasm code counts fuel. Metering costs about 8% on the
+    /// interpreter suite of `BENCHMARKS.md`; without it, a sandbox's fuel
+    /// limit must be `None`, and wall-clock limits are checked by epochs
+    /// instead of at fuel yields. By default, on.
     pub fn fuel_metering(mut self, on: bool) -> Self {
         self.fuel_metering = on;
         self

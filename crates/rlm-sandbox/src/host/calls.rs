@@ -15,6 +15,7 @@ use crate::bindings::host::CallError;
 pub(super) fn add_to_linker(instance: &mut LinkerInstance<'_, HostState>) -> wasmtime::Result<()> {
     instance.func_wrap_async("call", |mut store: StoreContextMut<'_, HostState>, (batch,): (WasmList<u8>,)| {
         Box::new(async move {
+            store.data().check_hard_deadline()?;
             let calls = match read_batch(&mut store, &batch) {
                 Ok(calls) => calls,
                 Err(e) => return Ok((Err(e),)),

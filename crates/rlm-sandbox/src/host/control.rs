@@ -20,6 +20,7 @@ pub(super) fn add_to_linker(instance: &mut LinkerInstance<'_, HostState>) -> was
     instance.func_wrap(
         "write-output",
         |mut store: StoreContextMut<'_, HostState>, (which, data): (OutputStream, WasmList<u8>)| {
+            store.data().check_hard_deadline()?;
             let stderr = which == OutputStream::Stderr;
             let output = store.data().output.clone();
             // Only the bytes that fit are read out of guest memory.
@@ -31,11 +32,13 @@ pub(super) fn add_to_linker(instance: &mut LinkerInstance<'_, HostState>) -> was
         },
     )?;
     instance.func_wrap("final", |mut store: StoreContextMut<'_, HostState>, (value,): (WasmList<u8>,)| {
+        store.data().check_hard_deadline()?;
         Ok((take_final(&mut store, &value),))
     })?;
     instance.func_wrap(
         "report",
         |mut store: StoreContextMut<'_, HostState>, (kind, data): (ReportKind, WasmList<u8>)| {
+            store.data().check_hard_deadline()?;
             take_report(&mut store, kind, &data);
             Ok(())
         },

@@ -96,6 +96,17 @@ impl HostState {
         (std::mem::replace(&mut self.call, fresh), self.output.take())
     }
 
+    /// Stops the guest, as a `timeout`, once its call is past the hard
+    /// deadline. With fuel metering the deadline is otherwise checked only
+    /// at fuel yields (`FUEL_YIELD_INTERVAL`), and host work is not fuel: a
+    /// guest that loops over host imports is stopped here.
+    pub(crate) fn check_hard_deadline(&self) -> wasmtime::Result<()> {
+        if Instant::now() >= self.call.hard_deadline {
+            return Err(wasmtime::Trap::Interrupt.into());
+        }
+        Ok(())
+    }
+
     pub(crate) fn limits(&self) -> &Limits {
         &self.limits
     }

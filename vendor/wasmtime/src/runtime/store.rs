@@ -2409,6 +2409,11 @@ unsafe impl<T> VMStore for StoreInner<T> {
     }
 
     #[cfg(target_has_atomic = "64")]
+    fn has_epoch_deadline_callback(&self) -> bool {
+        self.epoch_deadline_behavior.is_some()
+    }
+
+    #[cfg(target_has_atomic = "64")]
     fn new_epoch_updated_deadline(&mut self) -> Result<UpdateDeadline> {
         // Temporarily take the configured behavior to avoid mutably borrowing
         // multiple times.

@@ -225,6 +225,11 @@ pub unsafe trait VMStore: 'static {
     #[cfg(target_has_atomic = "64")]
     fn new_epoch_updated_deadline(&mut self) -> Result<crate::UpdateDeadline>;
 
+    /// rlm-sandbox patch: whether the store has an epoch deadline callback
+    /// (see `out_of_gas` in `libcalls.rs`).
+    #[cfg(target_has_atomic = "64")]
+    fn has_epoch_deadline_callback(&self) -> bool;
+
     #[cfg(feature = "component-model-async")]
     fn component_async_store(
         &mut self,

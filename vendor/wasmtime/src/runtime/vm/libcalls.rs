@@ -689,15 +689,18 @@ fn memory_atomic_wait64(
 
 // Hook for when an instance runs out of fuel.
 fn out_of_gas(store: &mut dyn VMStore, _instance: InstanceId) -> Result<()> {
-    // rlm-sandbox patch: a store that yields every so much fuel in an engine
-    // compiled without epoch checks has its epoch deadline callback asked at
-    // each yield instead, and stops on `Interrupt`. Fuel is counted at the
-    // same places as epochs are checked (function entries and loop headers),
-    // so this bounds wall-clock time as epochs do, without a second check in
-    // every loop.
+    // rlm-sandbox patch: a store that yields every so much fuel, in an engine
+    // compiled without epoch checks, and that has an epoch deadline callback
+    // has the callback asked at each yield instead, and stops on `Interrupt`
+    // (`Continue` and `Yield` both go on to the yield below). Fuel is checked
+    // where epochs would be (function entries and loop headers), so a guest
+    // cannot run a yield interval's worth of instructions without reaching
+    // this; the bound is in instructions, not time. The callback is asked
+    // before refuelling, so a store out of both fuel and time stops for time.
     #[cfg(all(feature = "async", target_has_atomic = "64"))]
     if store.store_opaque().fuel_yield_interval.is_some()
         && !store.store_opaque().engine().tunables().epoch_interruption
+        && store.has_epoch_deadline_callback()
         && matches!(
             store.new_epoch_updated_deadline()?,
             crate::UpdateDeadline::Interrupt
