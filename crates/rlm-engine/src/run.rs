@@ -542,9 +542,13 @@ async fn run_blocks(
         spec.emitter.emit(|| EventKind::CodeStarted { iteration, block, code: code.clone() });
         let deadline = shared.budget.deadline();
         let cell = repl.run_cell(code, deadline);
+        // Cancelling a run also cuts off the sub-calls of its cell, which
+        // can then end in the same instant: the run stops rather than going
+        // on to another model call.
         let outcome = tokio::select! {
-            outcome = cell => outcome.map_err(|e| Stop::sandbox("running a cell", e))?,
+            biased;
             _ = shared.cancel.cancelled() => return Err(Stop::cancelled()),
+            outcome = cell => outcome.map_err(|e| Stop::sandbox("running a cell", e))?,
         };
         let calls: Vec<SubCall> = std::mem::take(&mut *lp.records.lock().unwrap()).into_iter().flatten().collect();
         spec.emitter.emit(|| EventKind::CodeFinished {

@@ -141,6 +141,11 @@ impl Shared {
         depth: u32,
         emitter: &Emitter,
     ) -> Result<ModelReply, Stop> {
+        // A cancelled run sends nothing more, and so is billed for nothing
+        // more (a call cut off below counts as sent).
+        if self.cancel.is_cancelled() {
+            return Err(Stop::cancelled());
+        }
         let entry = self.registry.get(model).map_err(|e| Stop::new(ErrorKind::Model, e.to_string()))?;
         let sampling = entry.sampling.overlay(sampling);
         let reservation = self.budget.reserve(&messages, sampling.max_completion_tokens, entry.price.as_ref())?;
