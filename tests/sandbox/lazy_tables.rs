@@ -75,7 +75,6 @@ impl World {
         if config_has_fuel(&engine) {
             store.set_fuel(u64::MAX).unwrap();
         }
-        store.set_epoch_deadline(u64::MAX);
         let module = Module::new(&engine, owner(size)).unwrap();
         let owner = Instance::new(&mut store, &module, &[]).unwrap();
         let table = owner.get_table(&mut store, "table").unwrap();

@@ -564,7 +564,7 @@ pub enum ProviderArg {
 #[derive(Debug, Args)]
 pub struct SandboxArgs {
     /// Instruction fuel per cell, or `off` to run without fuel metering
-    /// (about 8% faster; the wall-clock limit still applies).
+    /// (about 10% faster; the wall-clock limit still applies).
     #[arg(long, value_name = "N|off", default_value_t = Fuel::Limit(rlm_sandbox::DEFAULT_FUEL))]
     pub fuel: Fuel,
 

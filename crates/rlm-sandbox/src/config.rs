@@ -34,8 +34,9 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 /// (about one per wasm instruction; typically 2-5 ms of guest time on the
 /// machine of `BENCHMARKS.md`, longer when the guest waits on memory). A
 /// runtime with fuel compiles no epoch checks: the fuel check at each loop
-/// header and function entry does their work, and every host import stops
-/// a guest past its hard deadline, since host work is not fuel.
+/// header and function entry does their work, and the host imports that
+/// take guest data stop a guest past its hard deadline, since host work is
+/// not fuel.
 pub const FUEL_YIELD_INTERVAL: u64 = 1 << 22;
 
 /// What a [`Runtime`](crate::Runtime) reports while it starts.
@@ -99,8 +100,8 @@ impl RuntimeConfig {
         Self::default()
     }
 
-    /// Whether wasm code counts fuel. Metering costs about 8% on the
-    /// interpreter suite of `BENCHMARKS.md`; without it, a sandbox's fuel
+    /// Whether wasm code counts fuel. Metering costs about 10% (8-13%) on
+    /// the interpreter suite of `BENCHMARKS.md`; without it, a sandbox's fuel
     /// limit must be `None`, and wall-clock limits are checked by epochs
     /// instead of at fuel yields. By default, on.
     pub fn fuel_metering(mut self, on: bool) -> Self {

@@ -1,5 +1,6 @@
 //! The shared half of the sandbox: one engine, one compiled guest, one
-//! pre-linked instance template, and the epoch ticker behind wall-clock limits.
+//! pre-linked instance template, and, without fuel metering, the epoch ticker
+//! behind wall-clock limits.
 
 use std::collections::hash_map::DefaultHasher;
 use std::fs;

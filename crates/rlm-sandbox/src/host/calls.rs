@@ -128,7 +128,7 @@ async fn run(mut store: StoreContextMut<'_, HostState>, calls: Vec<HostCall>) ->
     match tokio::time::timeout_at(deadline.into(), answers).await {
         Ok(results) => Ok(encode_results(&results).into_bytes()),
         Err(_) => {
-            store.data_mut().call.facts.deadline_hit = true;
+            store.data_mut().call.cut_at_deadline();
             Err(CallError::Deadline("the cell's wall-clock limit passed while waiting for a host call".into()))
         }
     }

@@ -51,7 +51,7 @@ pub(super) fn add_to_linker(instance: &mut LinkerInstance<'_, HostState>) -> was
             tokio::time::sleep_until(until.into()).await;
             let completed = until == wanted;
             if !completed {
-                store.data_mut().call.facts.deadline_hit = true;
+                store.data_mut().call.cut_at_deadline();
             }
             Ok((completed,))
         })

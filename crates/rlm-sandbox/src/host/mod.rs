@@ -98,8 +98,9 @@ impl HostState {
 
     /// Stops the guest, as a `timeout`, once its call is past the hard
     /// deadline. With fuel metering the deadline is otherwise checked only
-    /// at fuel yields (`FUEL_YIELD_INTERVAL`), and host work is not fuel: a
-    /// guest that loops over host imports is stopped here.
+    /// at fuel yields (`FUEL_YIELD_INTERVAL`), and host work is not fuel
+    /// (though the arguments' copy into the host is, per byte): a guest that
+    /// loops over the imports that take its data is stopped here too.
     pub(crate) fn check_hard_deadline(&self) -> wasmtime::Result<()> {
         if Instant::now() >= self.call.hard_deadline {
             return Err(wasmtime::Trap::Interrupt.into());
@@ -149,7 +150,8 @@ pub(crate) struct Reports {
 pub(crate) struct CallState {
     /// Sleeps and host calls end here, raising inside Python.
     pub(crate) deadline: Instant,
-    /// The epoch callback interrupts wasm from here on.
+    /// The deadline callback (at epoch ticks or fuel yields) and the host
+    /// imports that take guest data stop wasm from here on.
     pub(crate) hard_deadline: Instant,
     /// Whether this is a cell, which may give a final answer.
     pub(crate) in_cell: bool,
@@ -169,6 +171,17 @@ impl CallState {
             facts: Facts::default(),
             reports: Reports::default(),
             final_value: None,
+        }
+    }
+
+    /// Records that a sleep or host call was cut at the deadline. Python then
+    /// raises `CellTimeout` and the cell may still end on its own; on a
+    /// loaded executor the cut call may resume late, so the hard stop is
+    /// moved, once, to a grace after now.
+    pub(crate) fn cut_at_deadline(&mut self) {
+        if !self.facts.deadline_hit {
+            self.facts.deadline_hit = true;
+            self.hard_deadline = self.hard_deadline.max(Instant::now() + HARD_STOP_GRACE);
         }
     }
 }

@@ -2408,6 +2408,7 @@ unsafe impl<T> VMStore for StoreInner<T> {
         (limiter, opaque)
     }
 
+    // rlm-sandbox patch: see `out_of_gas` in `vm/libcalls.rs`.
     #[cfg(target_has_atomic = "64")]
     fn has_epoch_deadline_callback(&self) -> bool {
         self.epoch_deadline_behavior.is_some()
