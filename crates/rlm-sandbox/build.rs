@@ -26,16 +26,10 @@ fn main() {
     let mut inputs = Vec::new();
     collect(&wit_dir, &mut inputs);
     collect(&guest_dir, &mut inputs);
-    inputs.sort();
-    let mut hasher = Sha256::new();
     for path in &inputs {
         println!("cargo:rerun-if-changed={}", path.display());
-        hasher.update(path.strip_prefix(&workspace).unwrap().to_string_lossy().as_bytes());
-        hasher.update([0]);
-        hasher.update(fs::read(path).unwrap());
-        hasher.update([0]);
     }
-    let key = hex(&hasher.finalize());
+    let key = hash_files(&workspace, inputs);
 
     // A relative `CARGO_TARGET_DIR` is relative to where cargo was run, which
     // a build script (run in the crate's directory) cannot see; the
@@ -77,15 +71,21 @@ fn main() {
     println!("cargo:rerun-if-changed={}", vendor.display());
     let mut inputs = Vec::new();
     collect(&vendor, &mut inputs);
+    println!("cargo:rustc-env=RLM_WASMTIME_KEY={}", hash_files(&workspace, inputs));
+}
+
+/// A hash of `inputs`' paths (relative to `workspace`) and contents, in
+/// path order.
+fn hash_files(workspace: &Path, mut inputs: Vec<PathBuf>) -> String {
     inputs.sort();
     let mut hasher = Sha256::new();
     for path in &inputs {
-        hasher.update(path.strip_prefix(&workspace).unwrap().to_string_lossy().as_bytes());
+        hasher.update(path.strip_prefix(workspace).unwrap().to_string_lossy().as_bytes());
         hasher.update([0]);
         hasher.update(fs::read(path).unwrap());
         hasher.update([0]);
     }
-    println!("cargo:rustc-env=RLM_WASMTIME_KEY={}", hex(&hasher.finalize()));
+    hex(&hasher.finalize())
 }
 
 /// Makes (once) a venv holding the pinned componentize-py; returns its binary.

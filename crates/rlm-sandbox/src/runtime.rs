@@ -198,10 +198,9 @@ fn spawn_ticker(engine: Engine, stop: Arc<AtomicBool>) {
 /// The path of the cached compiled guest for this engine's settings.
 fn cache_path(engine: &Engine, dir: &Path) -> PathBuf {
     let mut hasher = DefaultHasher::new();
+    // Covers the settings and the module version, which carries
+    // `WASMTIME_KEY` (`engine`).
     engine.precompile_compatibility_hash().hash(&mut hasher);
-    // Also in the version wasmtime checks (`engine`), but named here too so
-    // that a binary of another build never even reads this one's file.
-    WASMTIME_KEY.hash(&mut hasher);
     dir.join(format!("guest-{}-{:016x}.cwasm", &GUEST_KEY[..16], hasher.finish()))
 }
 
