@@ -21,12 +21,6 @@ mod stats;
 
 use stats::{Row, print_table};
 
-/// mimalloc, not the system allocator: about 5% less CPU per sub-RLM in the
-/// 1,000-child fan-out (`rlm-bench fanout`), where glibc's malloc and its
-/// arena locks took 11% (see BENCHMARKS.md, "mimalloc in the binaries").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Debug, Parser)]
 #[command(about = "Benchmarks for rlm-sandbox; prints medians and ratios measured side by side in one run")]
 struct Args {

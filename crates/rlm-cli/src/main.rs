@@ -20,12 +20,6 @@ mod run;
 mod serve;
 mod view;
 
-/// mimalloc, not the system allocator: about 5% less CPU per sub-RLM in the
-/// 1,000-child fan-out (`rlm-bench fanout`), where glibc's malloc and its
-/// arena locks took 11% (see BENCHMARKS.md, "mimalloc in the binaries").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Exit status for bad usage (sysexits `EX_USAGE`).
 pub(crate) const EXIT_USAGE: u8 = 64;
 
