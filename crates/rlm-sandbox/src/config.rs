@@ -140,13 +140,15 @@ impl RuntimeConfig {
     /// sandbox ends. The pages the sandbox wrote, up to this many bytes, are
     /// copied back from the guest image instead of released, so the next
     /// sandbox in the slot does not fault them in again (on a multi-core host
-    /// each such fault also interrupts the other cores). The cost is idle
-    /// memory: what each used slot's sandboxes wrote, up to this much per
-    /// slot. A sandbox with no context writes about 1.5 MiB, one that loaded
-    /// a context that much plus its text (written into the sandbox's memory
-    /// once); measured with a 1,000-child fan-out on 2 cores
-    /// (BENCHMARKS.md), budgets of 2, 4 and 16 MiB all gave 2.2 ms of CPU per
-    /// sub-RLM and about 630 MiB resident afterwards. Ignored without a pool
+    /// each such fault also interrupts the other cores). Each reset copies
+    /// every page of the ended sandbox's memory that any sandbox of the slot
+    /// wrote, not only the last one's. The cost is idle memory: what each
+    /// used slot's sandboxes wrote, up to this much per slot. A sandbox with
+    /// no context writes about 1.5 MiB, one that loaded a context that much
+    /// plus its text (written into the sandbox's memory once); measured with
+    /// a 1,000-child fan-out on 2 cores (BENCHMARKS.md), budgets of 2, 4 and
+    /// 16 MiB all gave 2.2 ms of CPU per sub-RLM and about 630 MiB resident
+    /// afterwards. Ignored without a pool
     /// ([`RuntimeConfig::max_sandboxes`] `None`). By default,
     /// [`DEFAULT_SLOT_KEEP_RESIDENT`].
     pub fn slot_keep_resident(mut self, bytes: usize) -> Self {
