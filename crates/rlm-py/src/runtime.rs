@@ -2,8 +2,8 @@
 //! sandbox runtime (wasmtime engine and compiled guest) per fuel setting.
 //!
 //! Both own threads (tokio's workers; without fuel metering, the sandbox's
-//! epoch ticker), which a `fork()` does not copy. Each is kept with the id of the process that made
-//! it, and a child process (`multiprocessing` with the fork start method)
+//! epoch ticker), which a `fork()` does not copy. Each is kept with the id
+//! of the process that made it, and a child process (`multiprocessing` with the fork start method)
 //! makes its own on first use; the parent's copies are leaked in the child,
 //! since dropping them would wait for threads that do not exist there.
 

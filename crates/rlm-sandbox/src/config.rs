@@ -148,9 +148,8 @@ impl RuntimeConfig {
     /// plus its text (written into the sandbox's memory once); measured with
     /// a 1,000-child fan-out on 2 cores (BENCHMARKS.md), budgets of 2, 4 and
     /// 16 MiB all gave 2.2 ms of CPU per sub-RLM and about 630 MiB resident
-    /// afterwards. Ignored without a pool
-    /// ([`RuntimeConfig::max_sandboxes`] `None`). By default,
-    /// [`DEFAULT_SLOT_KEEP_RESIDENT`].
+    /// afterwards. Ignored without a pool ([`RuntimeConfig::max_sandboxes`]
+    /// `None`). By default, [`DEFAULT_SLOT_KEEP_RESIDENT`].
     pub fn slot_keep_resident(mut self, bytes: usize) -> Self {
         self.slot_keep_resident = bytes;
         self
