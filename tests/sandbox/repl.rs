@@ -121,6 +121,48 @@ async fn text_list_and_dict_contexts_load_and_several_are_numbered() {
     assert_eq!(out.stdout, "hello True ['a', 'b'] [1, 2] dict\n");
 }
 
+/// A namespace that still holds only what a fresh sandbox has (the scaffold
+/// and the contexts) is told apart from the names it is built from by
+/// identity, not by filtering every name: each way a cell can change one of
+/// those names is still reported.
+#[tokio::test]
+async fn changed_variables_are_exact_from_the_first_cell() {
+    async fn first_cell(code: &str) -> CellOutcome {
+        let mut sb = sandbox().await;
+        sb.load_context(0, Context::from("text")).await.unwrap();
+        sb.load_context(1, Context::from(json!(["b"]))).await.unwrap();
+        let out = sb.run_cell(code).await.unwrap();
+        assert!(out.is_ok(), "{code}: {}", out.stderr);
+        out
+    }
+    let cases: [(&str, &[&str]); 8] = [
+        ("FINAL(context)", &[]),
+        ("context_1.append('c')", &[]),
+        ("context = context.upper()", &["context"]),
+        ("llm_query = 1", &["llm_query"]),
+        ("globals()['context_9'] = context", &["context_9"]),
+        ("c = context_1\ndel context", &["c"]),
+        ("del context\ncontext = context_0", &[]),
+        ("import json, re", &[]),
+    ];
+    for (code, expected) in cases {
+        assert_eq!(names(&first_cell(code).await), expected, "{code}");
+    }
+}
+
+/// `sys.stdout` and `sys.stderr` are the same objects from cell to cell, as
+/// in a Python REPL, unless a cell left one broken.
+#[tokio::test]
+async fn stdout_is_the_same_object_from_cell_to_cell_unless_broken() {
+    let mut sb = sandbox().await;
+    sb.run_cell("import sys\nout, err = sys.stdout, sys.stderr").await.unwrap();
+    let out = sb.run_cell("out.write('kept\\n')\nprint(out is sys.stdout, err is sys.stderr)").await.unwrap();
+    assert_eq!(out.stdout, "kept\nTrue True\n");
+    sb.run_cell("del sys.stdout._parts").await.unwrap();
+    let out = sb.run_cell("print(out is sys.stdout)").await.unwrap();
+    assert_eq!(out.stdout, "False\n", "{out:?}");
+}
+
 /// The host writes a text context straight into a `str` the guest made, in
 /// CPython's layout: one, two or four bytes a character, the narrowest that
 /// holds the text. A wrong width would break equality, hashing and `len`.

@@ -72,9 +72,9 @@ class _State:
         self.foreign_code_ran = False
         # Whether a cell ended since the last collection (see `settle`).
         self.collect_pending = False
-        # The namespace's keys and values when it last held no user
-        # variable (see `user_vars`); set at build time.
-        self.clean = ((), ())
+        # The namespace's keys and values as built, when it held no user
+        # variable (see `user_vars`).
+        self.built = ((), ())
 
 
 _state = _State()
@@ -148,28 +148,25 @@ for _fn in SCAFFOLD_FUNCTIONS:
 _state.soft.update(Final=FINAL, final=FINAL, Final_Var=FINAL_VAR, final_var=FINAL_VAR, FinalVar=FINAL_VAR)
 
 
-def set_scaffold(name, value):
-    _state.scaffold[name] = value
-
-
 _MISSING = object()
 
 
-def _clean_now():
-    """Records the namespace as one with no user variables, so that
-    `user_vars` can tell it unchanged without filtering every name."""
+def user_vars(_state=_state, _len=_len, _all=all, _map=map, _is=operator.is_, _iter=iter, _zip=zip):
     ns = _state.ns
-    _state.clean = (tuple(ns), tuple(ns.values()))
-
-
-def user_vars(_state=_state, _len=_len, _all=all, _map=map, _is=operator.is_):
-    ns = _state.ns
-    keys, values = _state.clean
-    # The namespace as recorded clean, by identity (an `==` could run model
-    # code): the usual case of a sub-RLM's only cell, and ~15% of its wasm
-    # instructions when the names are filtered instead.
-    if _len(ns) == _len(keys) and _all(_map(_is, ns, keys)) and _all(_map(_is, ns.values(), values)):
-        return {}
+    keys, values = _state.built
+    names, found = _iter(ns), _iter(ns.values())
+    # The usual case of a sub-RLM's only cell, ~15% of its wasm instructions
+    # when every name is filtered: the namespace as built (compared by
+    # identity: an `==` could run model code), then only names bound to
+    # their scaffold values (the contexts). `map` takes from `keys` and
+    # `values` first, so it stops without taking a name or value of those.
+    if _len(ns) >= _len(keys) and _all(_map(_is, keys, names)) and _all(_map(_is, values, found)):
+        scaffold = _state.scaffold
+        for name, value in _zip(names, found):
+            if scaffold.get(name, _MISSING) is not value:
+                break
+        else:
+            return {}
     try:
         return _user_vars(ns)
     except Exception:
@@ -680,9 +677,6 @@ def load_context(index, value, _state=_state):
     for name in (f"context_{index}", "context") if index == 0 else (f"context_{index}",):
         _state.scaffold[name] = value
         _state.ns[name] = value
-    # Before any other code ran, the namespace holds only the scaffold.
-    if not _state.foreign_code_ran:
-        _clean_now()
 
 
 def get_var(name):
@@ -768,4 +762,4 @@ def warm_up():
     _restore()
     if _user_vars(_state.ns):
         raise RuntimeError("the namespace as built holds user variables")
-    _clean_now()
+    _state.built = (tuple(_state.ns), tuple(_state.ns.values()))
