@@ -78,11 +78,29 @@ pub(crate) fn notice(name: &str, values: &[(&str, &str)]) -> String {
     fill(template, values)
 }
 
+/// `template` with each `{key}` of `values` replaced, in one pass: a value
+/// is never searched for placeholders itself (a tool's description or an
+/// error message may hold `{helpers}`), and the template is read once
+/// rather than once a key.
 fn fill(template: &str, values: &[(&str, &str)]) -> String {
-    let mut out = template.to_owned();
-    for (key, value) in values {
-        out = out.replace(&format!("{{{key}}}"), value);
+    let mut out = String::with_capacity(template.len() + values.iter().map(|(_, v)| v.len()).sum::<usize>());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let found = values.iter().find(|(key, _)| after.strip_prefix(key).is_some_and(|r| r.starts_with('}')));
+        match found {
+            Some((key, value)) => {
+                out.push_str(value);
+                rest = &after[key.len() + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
     }
+    out.push_str(rest);
     out
 }
 
@@ -123,15 +141,19 @@ pub(crate) fn system_prompt(template: &str, parts: &PromptParts<'_>) -> String {
     } else {
         format!("\n\nHelper functions already defined in the REPL:{helpers}")
     };
-    let mut out = fill(template, &[("sub_context_chars", &parts.sub_context_chars.to_string()), ("models", &models)]);
-    for (key, section) in [("tools", tools), ("helpers", helpers)] {
-        let placeholder = format!("{{{key}}}");
-        if out.contains(&placeholder) {
-            out = out.replace(&placeholder, &section);
-        } else if !section.is_empty() {
-            out.push_str(&section);
+    let sub_context_chars = parts.sub_context_chars.to_string();
+    let mut values = vec![("sub_context_chars", sub_context_chars.as_str()), ("models", models.as_str())];
+    // A template without the placeholder of a section gets it at the end.
+    let mut appended = String::new();
+    for (key, section) in [("tools", &tools), ("helpers", &helpers)] {
+        if template.contains(&format!("{{{key}}}")) {
+            values.push((key, section));
+        } else {
+            appended.push_str(section);
         }
     }
+    let mut out = fill(template, &values);
+    out.push_str(&appended);
     out
 }
 
@@ -267,5 +289,17 @@ mod tests {
         assert!(prompt.starts_with("limit 1000.\n\nTools"), "{prompt}");
         assert!(prompt.contains("`search(query, limit=None)`: Finds documents."), "{prompt}");
         assert!(prompt.ends_with("- `parse_row(line)`: Splits a row."), "{prompt}");
+    }
+
+    #[test]
+    fn a_placeholder_inside_a_filled_in_value_stays_as_written() {
+        let tool = ToolSpec::new("t", "Lists {helpers} and {models}.", JsonText::parse("{}", 100).unwrap());
+        let helper = FunctionInfo::new("h", "()", "Helps.");
+        let parts = PromptParts { sub_context_chars: 7, models: &[], tools: &[tool], functions: &[helper] };
+        let prompt = system_prompt("{sub_context_chars} {unknown} {tools}{helpers} {", &parts);
+        assert!(prompt.starts_with("7 {unknown} \n\nTools"), "{prompt}");
+        assert!(prompt.contains(": Lists {helpers} and {models}. (also"), "{prompt}");
+        assert!(prompt.ends_with("- `h()`: Helps. {"), "{prompt}");
+        assert_eq!(fill("{a}{b}{a", &[("a", "{b}"), ("b", "x")]), "{b}x{a");
     }
 }
