@@ -135,8 +135,13 @@ async fn changed_variables_are_exact_from_the_first_cell() {
         assert!(out.is_ok(), "{code}: {}", out.stderr);
         out
     }
-    let cases: [(&str, &[&str]); 8] = [
+    // A key whose hash works once, in place of a context's name (so that the
+    // namespace has as many names as a clean one): hashing it again would
+    // raise.
+    let once = "del context_1\nclass Once:\n    n = 0\n    def __hash__(self):\n        Once.n += 1\n        if Once.n > 1:\n            raise ValueError('hashed twice')\n        return 1\nglobals()[Once()] = 1\ndel Once";
+    let cases: [(&str, &[&str]); 9] = [
         ("FINAL(context)", &[]),
+        (once, &[]),
         ("context_1.append('c')", &[]),
         ("context = context.upper()", &["context"]),
         ("llm_query = 1", &["llm_query"]),
@@ -151,16 +156,30 @@ async fn changed_variables_are_exact_from_the_first_cell() {
 }
 
 /// `sys.stdout` and `sys.stderr` are the same objects from cell to cell, as
-/// in a Python REPL, unless a cell left one broken.
+/// in a Python REPL, while they are as made: a cell that patched, closed or
+/// broke one leaves the next cell a new one, and what model code can run
+/// while they are checked neither stops the driver nor reaches the cell.
 #[tokio::test]
-async fn stdout_is_the_same_object_from_cell_to_cell_unless_broken() {
+async fn stdout_is_the_same_object_from_cell_to_cell_unless_changed() {
     let mut sb = sandbox().await;
     sb.run_cell("import sys\nout, err = sys.stdout, sys.stderr").await.unwrap();
     let out = sb.run_cell("out.write('kept\\n')\nprint(out is sys.stdout, err is sys.stderr)").await.unwrap();
     assert_eq!(out.stdout, "kept\nTrue True\n");
-    sb.run_cell("del sys.stdout._parts").await.unwrap();
-    let out = sb.run_cell("print(out is sys.stdout)").await.unwrap();
-    assert_eq!(out.stdout, "False\n", "{out:?}");
+    for change in [
+        "del sys.stdout._parts",
+        "sys.stdout.write = lambda s: len(s)",
+        "sys.stdout.close()",
+        "class Stop(BaseException):\n    def __eq__(self, other):\n        raise self\nsys.stdout._refused = Stop()",
+        "class Hook:\n    def __eq__(self, other):\n        sys.setprofile(lambda *a: FINAL('hijacked'))\n        return False\n\
+         sys.stderr._size = Hook()",
+    ] {
+        let out = sb.run_cell(&format!("{change}\nout = sys.stdout")).await.unwrap();
+        assert!(out.error.as_ref().is_none_or(|e| e.kind == CellErrorKind::Exception), "{change}: {out:?}");
+        let out = sb.run_cell("sys.stdout.writelines(['a\\n'])\nprint(out is sys.stdout)").await.unwrap();
+        assert!(out.is_ok(), "{change}: {out:?}");
+        assert_eq!(out.stdout, "a\nFalse\n", "{change}");
+        assert_eq!(out.final_value, None, "{change}");
+    }
 }
 
 /// The host writes a text context straight into a `str` the guest made, in

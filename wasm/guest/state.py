@@ -73,8 +73,8 @@ class _State:
         # Whether a cell ended since the last collection (see `settle`).
         self.collect_pending = False
         # The namespace's keys and values as built, when it held no user
-        # variable (see `user_vars`).
-        self.built = ((), ())
+        # variable, and the size of the scaffold then (see `user_vars`).
+        self.built = ((), (), 0)
 
 
 _state = _State()
@@ -152,18 +152,26 @@ _MISSING = object()
 
 
 def user_vars(_state=_state, _len=_len, _all=all, _map=map, _is=operator.is_, _iter=iter, _zip=zip):
-    ns = _state.ns
-    keys, values = _state.built
+    ns, scaffold = _state.ns, _state.scaffold
+    keys, values, scaffold_size = _state.built
     names, found = _iter(ns), _iter(ns.values())
     # The usual case of a sub-RLM's only cell, ~15% of its wasm instructions
     # when every name is filtered: the namespace as built (compared by
     # identity: an `==` could run model code), then only names bound to
-    # their scaffold values (the contexts). `map` takes from `keys` and
-    # `values` first, so it stops without taking a name or value of those.
-    if _len(ns) >= _len(keys) and _all(_map(_is, keys, names)) and _all(_map(_is, values, found)):
-        scaffold = _state.scaffold
+    # their scaffold values (the contexts). A namespace that grew by more
+    # names than the scaffold did fails the first test, which costs next to
+    # nothing; the others cost ~30k instructions. `map` takes from `keys`
+    # and `values` first, so it stops without taking a name or value of
+    # those.
+    if (
+        _len(ns) - _len(keys) == _len(scaffold) - scaffold_size
+        and _all(_map(_is, keys, names))
+        and _all(_map(_is, values, found))
+    ):
         for name, value in _zip(names, found):
-            if scaffold.get(name, _MISSING) is not value:
+            # Only an exact `str` is looked up: another key's `__hash__` or
+            # `__eq__` would be model code.
+            if _type(name) is not str or scaffold.get(name, _MISSING) is not value:
                 break
         else:
             return {}
@@ -602,6 +610,7 @@ def run_cell(
     _answer_protocol=_answer_protocol,
     _report_changed=_report_changed,
     _format_exception=format_exception,
+    _new_writers=hostio.new_writers,
     _state=_state,
 ):
     """Runs one cell; returns "ok" or "raised"."""
@@ -620,14 +629,17 @@ def run_cell(
             _collect()
         _collect()
         _restore()
-        # The finalizers those collections ran, and a replaced builtin's
-        # `__eq__` in `_restore`, are model code: clear what they may have set.
+        out, err = _new_writers()
+        # The finalizers those collections ran, a replaced builtin's `__eq__`
+        # in `_restore` and a patched writer's attributes in `_new_writers`
+        # are model code: clear what they may have set.
         _clear_hooks()
+    else:
+        out, err = _new_writers()
     _state.foreign_code_ran = True
     # Set now, so that every way out of this cell leaves it set.
     _state.collect_pending = True
     _state.final_called = False
-    out, err = hostio.new_writers()
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = out, err
     status = "ok"
@@ -762,4 +774,4 @@ def warm_up():
     _restore()
     if _user_vars(_state.ns):
         raise RuntimeError("the namespace as built holds user variables")
-    _state.built = (tuple(_state.ns), tuple(_state.ns.values()))
+    _state.built = (tuple(_state.ns), tuple(_state.ns.values()), _len(_state.scaffold))
