@@ -218,7 +218,9 @@ class HostWriter(io.TextIOBase):
     def __init__(self, which, name):
         self.name = name
         self._which = which
-        self._parts = []
+        # `()`, not `[]`, when empty: an immortal object, so checking a
+        # writer for reuse (`new_writers`) writes no reference count.
+        self._parts = ()
         self._size = 0
         self._refused = False
 
@@ -228,7 +230,10 @@ class HostWriter(io.TextIOBase):
     def write(self, s):
         if not isinstance(s, str):
             raise TypeError(f"write() argument must be str, not {type(s).__name__}")
-        self._parts.append(s)
+        if self._parts:
+            self._parts.append(s)
+        else:
+            self._parts = [s]
         self._size += len(s)
         if self._size >= self.FLUSH_AT or "\n" in s:
             self.flush()
@@ -238,7 +243,7 @@ class HostWriter(io.TextIOBase):
         if not self._parts:
             return
         text = "".join(self._parts)
-        self._parts, self._size = [], 0
+        self._parts, self._size = (), 0
         if self._refused:
             return
         if not host.write_output(self._which, encode(text)):
@@ -248,7 +253,7 @@ class HostWriter(io.TextIOBase):
 
 _writers = [HostWriter(STDOUT, "stdout"), HostWriter(STDERR, "stderr")]
 # The attributes of a writer that holds nothing, as made.
-_EMPTY = tuple({"name": w.name, "_which": w._which, "_parts": [], "_size": 0, "_refused": False} for w in _writers)
+_EMPTY = tuple({"name": w.name, "_which": w._which, "_parts": (), "_size": 0, "_refused": False} for w in _writers)
 
 
 def new_writers(_writers=_writers, _empty=_EMPTY, _new=HostWriter):
