@@ -73,8 +73,11 @@ class _State:
         # Whether a cell ended since the last collection (see `settle`).
         self.collect_pending = False
         # The namespace's keys and values as built, when it held no user
-        # variable, and the size of the scaffold then (see `user_vars`).
-        self.built = ((), (), 0)
+        # variable (see `user_vars`); and its size and the scaffold's then,
+        # small (immortal) ints: reading them writes no reference count.
+        self.built = ((), ())
+        self.built_ns_size = 0
+        self.built_scaffold_size = 0
 
 
 _state = _State()
@@ -153,28 +156,25 @@ _MISSING = object()
 
 def user_vars(_state=_state, _len=_len, _all=all, _map=map, _is=operator.is_, _iter=iter, _zip=zip):
     ns, scaffold = _state.ns, _state.scaffold
-    keys, values, scaffold_size = _state.built
-    names, found = _iter(ns), _iter(ns.values())
     # The usual case of a sub-RLM's only cell, ~15% of its wasm instructions
     # when every name is filtered: the namespace as built (compared by
     # identity: an `==` could run model code), then only names bound to
     # their scaffold values (the contexts). A namespace that grew by more
     # names than the scaffold did fails the first test, which costs next to
-    # nothing; the others cost ~30k instructions. `map` takes from `keys`
-    # and `values` first, so it stops without taking a name or value of
-    # those.
-    if (
-        _len(ns) - _len(keys) == _len(scaffold) - scaffold_size
-        and _all(_map(_is, keys, names))
-        and _all(_map(_is, values, found))
-    ):
-        for name, value in _zip(names, found):
-            # Only an exact `str` is looked up: another key's `__hash__` or
-            # `__eq__` would be model code.
-            if _type(name) is not str or scaffold.get(name, _MISSING) is not value:
-                break
-        else:
-            return {}
+    # nothing (and touches no object of the snapshot); the others cost ~30k
+    # instructions. `map` takes from `keys` and `values` first, so it stops
+    # without taking a name or value of those.
+    if _len(ns) - _state.built_ns_size == _len(scaffold) - _state.built_scaffold_size:
+        keys, values = _state.built
+        names, found = _iter(ns), _iter(ns.values())
+        if _all(_map(_is, keys, names)) and _all(_map(_is, values, found)):
+            for name, value in _zip(names, found):
+                # Only an exact `str` is looked up: another key's `__hash__`
+                # or `__eq__` would be model code.
+                if _type(name) is not str or scaffold.get(name, _MISSING) is not value:
+                    break
+            else:
+                return {}
     try:
         return _user_vars(ns)
     except Exception:
@@ -774,4 +774,7 @@ def warm_up():
     _restore()
     if _user_vars(_state.ns):
         raise RuntimeError("the namespace as built holds user variables")
-    _state.built = (tuple(_state.ns), tuple(_state.ns.values()), _len(_state.scaffold))
+    _state.built = (tuple(_state.ns), tuple(_state.ns.values()))
+    _state.built_ns_size, _state.built_scaffold_size = _len(_state.ns), _len(_state.scaffold)
+    if _state.built_ns_size > 256 or _state.built_scaffold_size > 256:
+        raise RuntimeError("the namespace's sizes are no longer small ints (see `_State.built`)")
