@@ -10,6 +10,8 @@ mod lazy_tables;
 mod limits;
 /// The standard-library modules baked into the guest.
 mod modules;
+/// The vendored wasmtime's pages faulted in ahead, on a small module.
+mod prefault;
 /// REPL semantics: persistence, isolation, output, errors, contexts, FINAL.
 mod repl;
 /// `llm_query`, `rlm_query`, their batched and async forms, tools.

@@ -55,6 +55,8 @@ pub(crate) mod module;
 pub(crate) mod native_debug;
 pub(crate) mod resources;
 pub(crate) mod store;
+#[cfg(all(has_virtual_memory, feature = "pooling-allocator"))]
+mod written_pages;
 pub(crate) mod trampoline;
 pub(crate) mod trap;
 #[cfg(feature = "component-model-async")]
@@ -108,6 +110,8 @@ pub use store::{
     AsContext, AsContextMut, CallHook, Store, StoreContext, StoreContextMut, UpdateDeadline,
 };
 pub use trap::*;
+#[cfg(all(has_virtual_memory, feature = "pooling-allocator"))]
+pub use written_pages::WrittenPages;
 pub use types::*;
 pub use v128::V128;
 pub use values::*;

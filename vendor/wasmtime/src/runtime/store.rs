@@ -1781,6 +1781,17 @@ impl StoreOpaque {
             .map(|i| Instance::from_wasmtime(i, self))
     }
 
+    /// rlm-sandbox patch: the copy-on-write slots of every memory defined in
+    /// this store, in the order the instances were created.
+    #[cfg(all(has_virtual_memory, feature = "pooling-allocator"))]
+    pub(crate) fn memory_image_slots(
+        &self,
+    ) -> impl Iterator<Item = &crate::runtime::vm::MemoryImageSlot> + '_ {
+        self.instances
+            .iter()
+            .flat_map(|(_, instance)| instance.handle.get().memory_image_slots())
+    }
+
     /// Get all memories (host- or Wasm-defined) within this store.
     pub fn all_memories<'a>(&'a self) -> impl Iterator<Item = ExportMemory> + 'a {
         // NB: Host-created memories have dummy instances. Therefore, we can get

@@ -164,6 +164,8 @@ cfg_select! {
         pub use crate::runtime::vm::byte_count::*;
         pub use crate::runtime::vm::mmap::{Mmap, MmapOffset};
         pub use self::cow::{MemoryImage, MemoryImageSlot, ModuleMemoryImages};
+        // rlm-sandbox patch: for `crate::runtime::written_pages`.
+        pub(crate) use self::sys::vm::PageKind;
     }
     _ => {
         pub use self::cow_disabled::{MemoryImage, MemoryImageSlot, ModuleMemoryImages};

@@ -5,7 +5,9 @@ use super::sys::DecommitBehavior;
 use crate::Engine;
 use crate::prelude::*;
 use crate::runtime::vm::mpk::ProtectionKey;
-use crate::runtime::vm::sys::vm::{self, MemoryImageSource, PageMap, reset_with_pagemap};
+use crate::runtime::vm::sys::vm::{
+    self, MemoryImageSource, PageKind, PageMap, reset_with_pagemap, scan_runs,
+};
 use crate::runtime::vm::{
     HostAlignedByteCount, MmapOffset, ModuleMemoryImageSource, host_page_size,
 };
@@ -346,6 +348,11 @@ pub struct MemoryImageSlot {
     /// `mmap` resets the affected pages back to the default key 0 which is
     /// accessible from every stripe.
     pkey: Option<ProtectionKey>,
+
+    /// rlm-sandbox patch: whether the last `instantiate` mapped the image in
+    /// afresh, so that none of its pages is faulted in yet and `prefault`
+    /// pays; a reused slot keeps the pages its last instance wrote.
+    fresh: bool,
 }
 
 impl fmt::Debug for MemoryImageSlot {
@@ -381,6 +388,7 @@ impl MemoryImageSlot {
             image: None,
             dirty: false,
             pkey,
+            fresh: false,
         }
     }
 
@@ -509,12 +517,125 @@ impl MemoryImageSlot {
             }
             self.image = maybe_image.cloned();
         }
+        self.fresh = !images_equal && maybe_image.is_some();
 
         // Flag ourselves as `dirty` which means that the next operation on this
         // slot is required to be `clear_and_remain_ready`.
         self.dirty = true;
 
         Ok(())
+    }
+
+    /// rlm-sandbox patch: the image this slot holds, if any.
+    #[cfg(feature = "pooling-allocator")]
+    pub(crate) fn image(&self) -> Option<&Arc<MemoryImage>> {
+        self.image.as_ref()
+    }
+
+    /// rlm-sandbox patch: the runs of pages of `kind` (offsets from the base)
+    /// in this slot's accessible memory now; `None` without `PAGEMAP_SCAN`.
+    #[cfg(feature = "pooling-allocator")]
+    pub(crate) fn page_runs(&self, kind: PageKind) -> Option<Vec<Range<usize>>> {
+        let pagemap = PageMap::new()?;
+        // SAFETY: the slot's accessible range is mapped for as long as the
+        // slot lives, and the scan only reads the page tables.
+        unsafe {
+            scan_runs(
+                &pagemap,
+                self.base.as_mut_ptr(),
+                self.accessible.byte_count(),
+                kind,
+            )
+        }
+    }
+
+    /// rlm-sandbox patch: whether the last `instantiate` mapped the image
+    /// into this slot afresh.
+    #[cfg(feature = "pooling-allocator")]
+    pub(crate) fn is_fresh(&self) -> bool {
+        self.fresh
+    }
+
+    /// rlm-sandbox patch: faults `runs` (page-aligned offsets from the base,
+    /// clipped to the accessible memory) in writable now, with
+    /// `madvise(MADV_POPULATE_WRITE)`, so each page gets its private copy of
+    /// the image (or zeros) at once. A page first read and then written
+    /// costs two faults instead, the second a copy-on-write that must flush
+    /// the page from the TLB of every other core running this process (an
+    /// inter-processor interrupt each). So the pages of `runs` already
+    /// mapped read-only, to the image's file or (outside the image) to the
+    /// zero page, are unmapped first: those hold exactly what the next
+    /// access would map again, and unmapping them is one call (with
+    /// `process_madvise`, Linux 6.14+) or one per run. A zero page inside
+    /// the image is not unmapped: only KSM puts one there, for a page the
+    /// guest zeroed, and unmapping it would bring the image's bytes back.
+    /// Returns the bytes populated; does nothing off Linux or without
+    /// `PAGEMAP_SCAN`, and stops at the first failure (kernels before 5.14
+    /// have no `MADV_POPULATE_WRITE`).
+    ///
+    /// # Safety
+    ///
+    /// Nothing may run on this memory meanwhile (the caller holds the store
+    /// that owns it exclusively): a page written between the scans here and
+    /// the unmapping would be lost.
+    #[cfg(feature = "pooling-allocator")]
+    pub(crate) unsafe fn prefault(&self, runs: &[Range<usize>]) -> usize {
+        use crate::runtime::written_pages::{intersect, subtract};
+        let accessible = self.accessible.byte_count();
+        let page = host_page_size();
+        debug_assert!(runs.iter().all(|r| r.start % page == 0 && r.end % page == 0));
+        // Inward, so that nothing outside a run is ever unmapped.
+        let clip = |run: &Range<usize>| {
+            let start = run.start.next_multiple_of(page);
+            let end = run.end.min(accessible) / page * page;
+            (start < end).then(|| start..end)
+        };
+        let runs: Vec<Range<usize>> = runs.iter().filter_map(clip).collect();
+        let (Some(file), Some(zero)) = (
+            self.page_runs(PageKind::File),
+            self.page_runs(PageKind::Zero),
+        ) else {
+            return 0;
+        };
+        let image = self.image.as_ref().map_or(0..0, |image| {
+            let start = image.linear_memory_offset.byte_count();
+            start..start + image.len.byte_count()
+        });
+        let zero_outside_image = subtract(&zero, &[image]);
+        let base = self.base.as_mut_ptr();
+        let discard: Vec<vm::iovec> = intersect(&runs, &file)
+            .into_iter()
+            .chain(intersect(&runs, &zero_outside_image))
+            .map(|run| vm::iovec {
+                // SAFETY: within this slot's accessible memory.
+                iov_base: unsafe { base.add(run.start) }.cast(),
+                iov_len: run.len(),
+            })
+            .collect();
+        // SAFETY: these pages are mapped to the image's file or, outside the
+        // image, to the zero page, so they hold what the next access maps
+        // again; by this function's contract nothing writes them meanwhile.
+        if !discard.is_empty() && unsafe { vm::decommit_pages(&discard) }.is_err() {
+            return 0;
+        }
+        let mut bytes = 0;
+        #[cfg(target_os = "linux")]
+        for run in &runs {
+            // SAFETY: `run` lies in this slot's accessible memory, which is
+            // mapped read/write; populating changes no byte of it.
+            let ret = unsafe {
+                libc::madvise(
+                    base.add(run.start).cast(),
+                    run.len(),
+                    libc::MADV_POPULATE_WRITE,
+                )
+            };
+            if ret != 0 {
+                break;
+            }
+            bytes += run.len();
+        }
+        bytes
     }
 
     pub(crate) fn remove_image(&mut self) -> Result<()> {

@@ -1160,8 +1160,7 @@ impl Instance {
                 let func_ref = if let Some((vmctx, segment, at)) = foreign {
                     // SAFETY: `vmctx` is an instance of this store (see
                     // `LazyForeignSegment::instance`).
-                    let foreign =
-                        unsafe { self.as_mut().sibling_vmctx_mut(vmctx.as_non_null()) };
+                    let foreign = unsafe { self.as_mut().sibling_vmctx_mut(vmctx.as_non_null()) };
                     let func_index = match &foreign.env_module().lazy_table_segments[segment]
                         .segment
                         .elements
@@ -1215,9 +1214,10 @@ impl Instance {
             .defined_table_index_and_instance(segment.table_index);
         // SAFETY: not moving data out of `owner`.
         let owner = unsafe { owner.get_unchecked_mut() };
-        owner.lazy_foreign_segments.try_reserve(1).map_err(|_| {
-            OutOfMemory::new(mem::size_of::<LazyForeignSegment>())
-        })?;
+        owner
+            .lazy_foreign_segments
+            .try_reserve(1)
+            .map_err(|_| OutOfMemory::new(mem::size_of::<LazyForeignSegment>()))?;
         let owner_table = &mut owner.tables[table].1;
         if !owner_table.is_lazy_func_table() {
             // Unreachable: every funcref table follows the engine's
@@ -1566,6 +1566,17 @@ impl Instance {
             .memories
             .iter()
             .map(move |(i, _)| (i, self.get_exported_memory(store, i)))
+    }
+
+    /// rlm-sandbox patch: the copy-on-write slots of the memories this
+    /// instance defines.
+    #[cfg(all(has_virtual_memory, feature = "pooling-allocator"))]
+    pub(crate) fn memory_image_slots(
+        &self,
+    ) -> impl Iterator<Item = &crate::runtime::vm::MemoryImageSlot> + '_ {
+        self.memories
+            .values()
+            .filter_map(|(_, memory)| memory.image_slot())
     }
 
     /// Return the memories defined in this instance (not imported).

@@ -385,6 +385,15 @@ impl Memory {
         }
     }
 
+    /// rlm-sandbox patch: this memory's copy-on-write slot, if it has one.
+    #[cfg(all(has_virtual_memory, feature = "pooling-allocator"))]
+    pub(crate) fn image_slot(&self) -> Option<&MemoryImageSlot> {
+        match self {
+            Memory::Local(mem) => mem.memory_image.as_ref(),
+            Memory::Shared(_) => None,
+        }
+    }
+
     /// Returns whether or not this memory needs initialization. It
     /// may not if it already has initial content thanks to a CoW
     /// mechanism.

@@ -48,3 +48,30 @@ pub unsafe fn reset_with_pagemap(
 
     keep_resident.byte_count()
 }
+
+/// rlm-sandbox patch: see the Linux version.
+#[allow(dead_code, reason = "not used on linux64")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageKind {
+    /// See the Linux version.
+    Written,
+    /// See the Linux version.
+    File,
+    /// See the Linux version.
+    Zero,
+}
+
+/// rlm-sandbox patch: see the Linux version; there is no page map here.
+///
+/// # Safety
+///
+/// None needed: a `PageMap` cannot exist on these platforms.
+#[allow(dead_code, reason = "not used on linux64")]
+pub unsafe fn scan_runs(
+    pagemap: &PageMap,
+    _ptr: *const u8,
+    _len: usize,
+    _kind: PageKind,
+) -> Option<alloc::vec::Vec<core::ops::Range<usize>>> {
+    match *pagemap {}
+}

@@ -7,7 +7,8 @@ use core::ptr::{self, NonNull};
 #[cfg(feature = "std")]
 use std::{fs::File, sync::Arc};
 
-pub use crate::runtime::vm::pagemap_disabled::{PageMap, reset_with_pagemap};
+// rlm-sandbox patch: `PageKind` and `scan_runs` too.
+pub use crate::runtime::vm::pagemap_disabled::{PageKind, PageMap, reset_with_pagemap, scan_runs};
 
 pub unsafe fn expose_existing_mapping(ptr: *mut u8, len: usize) -> Result<()> {
     unsafe {

@@ -293,30 +293,31 @@ pub unsafe fn reset_with_pagemap(
     let mut bytes_resident = 0;
 
     while start < end && budget > 0 {
-        let scan_arg = PageMapScanBuilder::new(ptr::slice_from_raw_parts(start, end.addr() - start.addr()))
-            .max_pages(budget)
-            // We specifically want pages that are NOT backed by the zero page
-            // or backed by files. Such pages mean that they haven't changed
-            // from their original contents, so they're inverted.
-            .category_inverted(Categories::PFNZERO | Categories::FILE)
-            // Search for pages that are present or swapped out and neither the
-            // zero page nor a file page (those are inverted above): every page
-            // the instance wrote (rlm-sandbox patch). Upstream required
-            // `WRITTEN | PRESENT`: a dirty page the kernel had swapped out was
-            // neither reset nor decommitted, and the next instance in the slot
-            // read it. `WRITTEN` is not asked for: without userfaultfd it only
-            // means "not write-protected", which every such page is, and a
-            // kernel that narrowed it to userfaultfd ranges would make the
-            // scan match nothing and the reset silently keep everything.
-            // Without `PRESENT | SWAPPED`, Linux reports never-touched holes
-            // too, and copying into them would make them resident.
-            .category_mask(Categories::PFNZERO | Categories::FILE)
-            .category_anyof_mask(Categories::PRESENT | Categories::SWAPPED)
-            // Only whether a page is swapped out (rlm-sandbox patch): those are
-            // decommitted rather than faulted back in from swap to be
-            // overwritten.
-            .return_mask(Categories::SWAPPED)
-            .build(&mut storage);
+        let scan_arg =
+            PageMapScanBuilder::new(ptr::slice_from_raw_parts(start, end.addr() - start.addr()))
+                .max_pages(budget)
+                // We specifically want pages that are NOT backed by the zero page
+                // or backed by files. Such pages mean that they haven't changed
+                // from their original contents, so they're inverted.
+                .category_inverted(Categories::PFNZERO | Categories::FILE)
+                // Search for pages that are present or swapped out and neither the
+                // zero page nor a file page (those are inverted above): every page
+                // the instance wrote (rlm-sandbox patch). Upstream required
+                // `WRITTEN | PRESENT`: a dirty page the kernel had swapped out was
+                // neither reset nor decommitted, and the next instance in the slot
+                // read it. `WRITTEN` is not asked for: without userfaultfd it only
+                // means "not write-protected", which every such page is, and a
+                // kernel that narrowed it to userfaultfd ranges would make the
+                // scan match nothing and the reset silently keep everything.
+                // Without `PRESENT | SWAPPED`, Linux reports never-touched holes
+                // too, and copying into them would make them resident.
+                .category_mask(Categories::PFNZERO | Categories::FILE)
+                .category_anyof_mask(Categories::PRESENT | Categories::SWAPPED)
+                // Only whether a page is swapped out (rlm-sandbox patch): those are
+                // decommitted rather than faulted back in from swap to be
+                // overwritten.
+                .return_mask(Categories::SWAPPED)
+                .build(&mut storage);
 
         // SAFETY: this should be a safe ioctl as we control the fd we're
         // operating on plus all of `scan_arg`, but this relies on `Ioctl`
@@ -371,6 +372,74 @@ pub unsafe fn reset_with_pagemap(
     decommit(start, end.addr() - start.addr());
 
     bytes_resident
+}
+
+/// rlm-sandbox patch: which pages [`scan_runs`] looks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageKind {
+    /// Pages the reset above treats as written: present or swapped, neither
+    /// the zero page nor a file page (a private copy).
+    Written,
+    /// Pages mapped, read-only, to the image's file: read, not written.
+    File,
+    /// Pages mapped to the shared zero page: read, not written, outside the
+    /// image; inside it only KSM's zero-page merging (`use_zero_pages`) puts
+    /// one, in place of a page the guest filled with zeros.
+    Zero,
+}
+
+/// rlm-sandbox patch: the runs of pages of `kind` in `ptr` for `len` bytes,
+/// as offsets from `ptr`, walking the whole range; `None` if a scan fails
+/// (and what was found before, if the kernel reports a walk end outside the
+/// range, which Linux does not).
+/// Used to learn which pages a sandbox writes, so that a fresh slot can
+/// fault them in writable at once (`MemoryImageSlot::prefault`).
+///
+/// # Safety
+///
+/// Requires that `ptr` for `len` bytes is mapped memory of this process.
+pub unsafe fn scan_runs(
+    pagemap: &PageMap,
+    ptr: *const u8,
+    len: usize,
+    kind: PageKind,
+) -> Option<Vec<core::ops::Range<usize>>> {
+    const MAX_REGIONS: usize = 32;
+    let mut storage = [MaybeUninit::uninit(); MAX_REGIONS];
+    let end = ptr.wrapping_add(len);
+    let mut start = ptr;
+    let mut runs: Vec<core::ops::Range<usize>> = Vec::new();
+    while start < end {
+        let mut scan =
+            PageMapScanBuilder::new(ptr::slice_from_raw_parts(start, end.addr() - start.addr()));
+        match kind {
+            PageKind::Written => scan
+                .category_inverted(Categories::PFNZERO | Categories::FILE)
+                .category_mask(Categories::PFNZERO | Categories::FILE)
+                .category_anyof_mask(Categories::PRESENT | Categories::SWAPPED),
+            PageKind::File => scan.category_mask(Categories::PRESENT | Categories::FILE),
+            PageKind::Zero => scan.category_mask(Categories::PRESENT | Categories::PFNZERO),
+        };
+        let scan_arg = scan.build(&mut storage);
+        // SAFETY: as in `reset_with_pagemap`: the ioctl only reads this
+        // process's page tables for the range and writes into `storage`.
+        let result = unsafe { ioctl(&pagemap.0, scan_arg) }.ok()?;
+        for region in result.regions() {
+            let from = region.start().addr() - ptr.addr();
+            let run = from..from + region.len();
+            // The kernel may split one run across two calls.
+            match runs.last_mut() {
+                Some(last) if last.end == run.start => last.end = run.end,
+                _ => runs.push(run),
+            }
+        }
+        let walk_end = result.walk_end();
+        if walk_end <= start || walk_end > end || result.regions().len() < MAX_REGIONS {
+            break;
+        }
+        start = walk_end;
+    }
+    Some(runs)
 }
 
 mod ioctl {

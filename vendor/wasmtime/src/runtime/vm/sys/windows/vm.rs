@@ -6,7 +6,8 @@ use std::sync::Arc;
 use windows_sys::Win32::System::Memory::*;
 use windows_sys::Win32::System::SystemInformation::*;
 
-pub use crate::runtime::vm::pagemap_disabled::{PageMap, reset_with_pagemap};
+// rlm-sandbox patch: `PageKind` and `scan_runs` too.
+pub use crate::runtime::vm::pagemap_disabled::{PageKind, PageMap, reset_with_pagemap, scan_runs};
 
 pub unsafe fn expose_existing_mapping(ptr: *mut u8, len: usize) -> io::Result<()> {
     if len == 0 {
