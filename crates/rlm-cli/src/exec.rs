@@ -24,7 +24,9 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<ExitCode> {
     }
     let contexts = args.context_files.iter().map(|p| read_context(p)).collect::<Result<Vec<_>, _>>()?;
     let limits = args.sandbox.checked_limits(Duration::from_millis(args.timeout_ms))?;
-    let runtime = crate::start_runtime(args.sandbox.runtime_config())?;
+    // One sandbox: learning which pages sandboxes write would cost more
+    // than it could save.
+    let runtime = crate::start_runtime(args.sandbox.runtime_config().prefault(false))?;
     let mut sandbox = sandbox(&runtime, limits).await?;
     for (index, context) in contexts.into_iter().enumerate() {
         sandbox.load_context(index as u32, context).await.context("cannot load the context")?;

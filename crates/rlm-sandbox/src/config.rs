@@ -63,6 +63,7 @@ pub struct RuntimeConfig {
     pub(crate) slot_wait: Duration,
     pub(crate) wasm_stack_bytes: usize,
     pub(crate) slot_keep_resident: usize,
+    pub(crate) prefault: bool,
     pub(crate) cache_dir: Option<PathBuf>,
     pub(crate) on_start: Option<StartObserver>,
 }
@@ -75,6 +76,7 @@ impl fmt::Debug for RuntimeConfig {
             .field("slot_wait", &self.slot_wait)
             .field("wasm_stack_bytes", &self.wasm_stack_bytes)
             .field("slot_keep_resident", &self.slot_keep_resident)
+            .field("prefault", &self.prefault)
             .field("cache_dir", &self.cache_dir)
             .finish_non_exhaustive()
     }
@@ -88,6 +90,7 @@ impl Default for RuntimeConfig {
             slot_wait: DEFAULT_SLOT_WAIT,
             wasm_stack_bytes: DEFAULT_WASM_STACK_BYTES,
             slot_keep_resident: DEFAULT_SLOT_KEEP_RESIDENT,
+            prefault: true,
             cache_dir: default_cache_dir(),
             on_start: None,
         }
@@ -152,6 +155,35 @@ impl RuntimeConfig {
     /// `None`). By default, [`DEFAULT_SLOT_KEEP_RESIDENT`].
     pub fn slot_keep_resident(mut self, bytes: usize) -> Self {
         self.slot_keep_resident = bytes;
+        self
+    }
+
+    /// Whether the runtime, as it starts, runs three sandboxes of its own (a
+    /// short text context each, then the first cells `x = 1`,
+    /// `FINAL(context)` and one that splits, prints and answers) to learn
+    /// which pages of guest memory every one of them wrote at its start and
+    /// in its first cell; each new sandbox whose memory was just mapped (a
+    /// pool slot's first use, or any sandbox without a pool) then has those
+    /// pages faulted in writable at once: the first set when it starts, the
+    /// second before its first cell. A page the guest reads before it writes
+    /// otherwise costs two faults, the second a copy-on-write that interrupts
+    /// the other cores running this process to flush the page from their
+    /// TLBs: on 2 cores that was half the CPU of a process's first fan-out
+    /// (BENCHMARKS.md). Pages of the second set that the start left mapped
+    /// read-only to the guest image are unmapped first (one call on Linux
+    /// 6.14+, else one per run of pages); they hold the image's bytes.
+    /// Costs the start about 9 ms; a sandbox in a fresh slot then holds
+    /// about 0.35 MiB at its start and 0.65 MiB more after its first cell
+    /// even where its own code would not have written them all. Only where
+    /// the pages are is learnt, from the runtime's own sandboxes, never what
+    /// they hold. Skipped for a pool of 3 slots or fewer (the learning
+    /// sandboxes' slots are reused first, so none would be fresh). Needs
+    /// Linux 6.7 or later (`PAGEMAP_SCAN`); elsewhere nothing is learnt and
+    /// nothing is faulted in ahead
+    /// ([`Runtime::prefault_bytes`](crate::Runtime::prefault_bytes) says
+    /// which). By default, on.
+    pub fn prefault(mut self, on: bool) -> Self {
+        self.prefault = on;
         self
     }
 

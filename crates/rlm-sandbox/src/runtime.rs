@@ -6,8 +6,8 @@ use std::collections::hash_map::DefaultHasher;
 use std::fs;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use futures::future::BoxFuture;
 use rlm_core::{CallHandler, Limits, MAX_MEMORY_BYTES, Repl, ReplError, ReplFactory, SpawnOptions};
@@ -19,7 +19,7 @@ use crate::bindings;
 use crate::config::{EPOCH_TICK, RuntimeConfig, StartEvent};
 use crate::error::{Error, Result};
 use crate::host::{self, HostState};
-use crate::sandbox::{Sandbox, Template};
+use crate::sandbox::{LEARNING_RUNS, Sandbox, Template, learn_pages};
 
 /// The guest component, built from `wasm/` by this crate's build script.
 pub const GUEST_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guest.wasm"));
@@ -97,8 +97,18 @@ impl Runtime {
             spawn_ticker(engine.clone(), stop_ticker.clone());
         }
         let slots = pooled.map(|n| (n, Arc::new(Semaphore::new(n as usize))));
-        let template =
-            Arc::new(Template { engine, pre, fuel_metering: config.fuel_metering, start_memory: AtomicUsize::new(0) });
+        let template = Arc::new(Template {
+            engine,
+            pre,
+            fuel_metering: config.fuel_metering,
+            start_memory: AtomicUsize::new(0),
+            learnt: OnceLock::new(),
+        });
+        // A pool no larger than the learning sandboxes never has a fresh
+        // slot again once they have run (slots go to the module they held).
+        if config.prefault && pooled.is_none_or(|n| n as usize > LEARNING_RUNS.len()) {
+            learn(&template);
+        }
         Ok(Runtime { inner: Arc::new(Inner { template, config, stop_ticker, slots }) })
     }
 
@@ -135,6 +145,19 @@ impl Runtime {
             Ok(Ok(permit)) => Ok(Some(permit)),
             _ => Err(Error::Capacity { what: "every slot of the runtime's sandbox pool is in use", waited: wait }),
         }
+    }
+
+    /// The bytes of guest memory a new sandbox in a fresh pool slot faults
+    /// in ahead of use, at its start and before its first cell, as learnt
+    /// when the runtime started (see [`RuntimeConfig::prefault`]): at most
+    /// these (a page the sandbox's memory has not reached is skipped).
+    /// `None` when that is off, for a pool of 3 slots or fewer (the learning
+    /// sandboxes' slots are reused first, so no slot would be fresh), or
+    /// when nothing was learnt: no `PAGEMAP_SCAN` (Linux 6.7), a learning
+    /// sandbox failed (logged), or it learnt more than 8 MiB.
+    pub fn prefault_bytes(&self) -> Option<(usize, usize)> {
+        let learnt = self.inner.template.learnt.get()?;
+        Some((learnt.start.bytes(), learnt.first_cell.bytes()))
     }
 
     /// The settings this runtime was built with.
@@ -179,6 +202,26 @@ fn engine(config: &RuntimeConfig, pool: Option<u32>) -> wasmtime::Result<Engine>
         wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
     }
     Engine::new(&wasm)
+}
+
+/// Runs [`learn_pages`] to completion on a thread of its own (with its own
+/// executor, as `Runtime::new` may be called from inside one). A failure
+/// costs speed only: sandboxes then fault their pages in as they go.
+fn learn(template: &Arc<Template>) {
+    let template = template.clone();
+    let learnt = std::thread::scope(|scope| {
+        scope
+            .spawn(move || {
+                let executor = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                executor.block_on(learn_pages(template)).map_err(anyhow::Error::from)
+            })
+            .join()
+    });
+    match learnt {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "cannot learn the pages a sandbox writes; not faulting them in ahead"),
+        Err(_) => tracing::warn!("the sandbox that learns the pages a sandbox writes panicked"),
+    }
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] until the runtime drops;

@@ -1,8 +1,8 @@
 //! One sandbox: a fresh guest instance, its contexts, and the REPL in it.
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
@@ -12,7 +12,7 @@ use rlm_core::{
 };
 use serde_json::json;
 use tokio::sync::OwnedSemaphorePermit;
-use wasmtime::{Store, UpdateDeadline};
+use wasmtime::{Store, UpdateDeadline, WrittenPages};
 
 use crate::bindings::{self, repl};
 use crate::config::{ABANDON_GRACE, FUEL_YIELD_INTERVAL, HARD_STOP_GRACE};
@@ -42,11 +42,37 @@ pub struct Sandbox {
 struct Instance {
     store: Store<HostState>,
     guest: bindings::Sandbox,
+    /// Whether the first cell's learnt pages are still to be faulted in.
+    cell_pages_due: bool,
 }
 
-/// What a new instance is made from: the engine, the pre-linked guest, and
-/// whether fuel is metered. The [`Runtime`](crate::Runtime) owns one and
-/// hands it to every sandbox, which keeps it to replace a broken instance.
+/// The pages of guest memory a sandbox writes, learnt from the runtime's own
+/// sandboxes (see [`RuntimeConfig::prefault`](crate::RuntimeConfig::prefault)).
+pub(crate) struct LearntPages {
+    /// Written by instantiation and loading a context.
+    pub(crate) start: WrittenPages,
+    /// Written by the first cell, and not at the start.
+    pub(crate) first_cell: WrittenPages,
+}
+
+/// The most a sandbox faults in ahead of use, so that a learning run that
+/// wrote far more than usual cannot make every sandbox hold it.
+const MAX_LEARNT_BYTES: usize = 8 << 20;
+
+/// The learning sandboxes' contexts and first cells: binding a name, a
+/// sub-RLM's usual answer, and a common first cell (read the context, print,
+/// answer). Only the pages all of them write are learnt, so a sandbox is not
+/// made to hold pages that only one kind of cell writes.
+pub(crate) const LEARNING_RUNS: [(&str, &str); 3] = [
+    ("The runtime's own sandbox, run once as it starts.", "x = 1"),
+    ("One more of the runtime's own.", "FINAL(context)"),
+    ("Another of the runtime's own, with other text.", "n = len(context.split())\nprint(context[:20], n)\nFINAL(n)"),
+];
+
+/// What a new instance is made from: the engine, the pre-linked guest,
+/// whether fuel is metered, and the pages a new sandbox faults in at once. The
+/// [`Runtime`](crate::Runtime) owns one and hands it to every sandbox, which
+/// keeps it to replace a broken instance.
 pub(crate) struct Template {
     pub(crate) engine: wasmtime::Engine,
     pub(crate) pre: bindings::SandboxPre<HostState>,
@@ -55,6 +81,8 @@ pub(crate) struct Template {
     /// reserved in the quota before a start, so a full quota makes a start
     /// wait rather than fail.
     pub(crate) start_memory: AtomicUsize,
+    /// Set once, by [`learn_pages`], before the runtime hands out sandboxes.
+    pub(crate) learnt: OnceLock<LearntPages>,
 }
 
 impl fmt::Debug for Sandbox {
@@ -245,6 +273,11 @@ impl Sandbox {
         let done = {
             let wait = self.prepare(true, deadline);
             let instance = self.instance.as_mut().expect("prepared");
+            if std::mem::take(&mut instance.cell_pages_due)
+                && let Some(learnt) = self.template.learnt.get()
+            {
+                learnt.first_cell.prefault(&mut instance.store);
+            }
             let result =
                 tokio::time::timeout(wait, instance.guest.rlm_sandbox_repl().call_run_cell(&mut instance.store, code))
                     .await;
@@ -460,7 +493,51 @@ async fn instantiate(template: &Template, options: &SpawnOptions, prepaid: usize
         store.set_epoch_deadline(1);
     }
     let guest = template.pre.instantiate_async(&mut store).await.map_err(|e| Error::Instantiate(e.into()))?;
-    Ok(Instance { store, guest })
+    if let Some(learnt) = template.learnt.get() {
+        learnt.start.prefault(&mut store);
+    }
+    Ok(Instance { store, guest, cell_pages_due: true })
+}
+
+/// Runs the runtime's own sandboxes ([`LEARNING_RUNS`], alive at once so
+/// that each has a fresh slot) and records the pages of guest memory both
+/// wrote at their start and in their first cell, for
+/// [`RuntimeConfig::prefault`](crate::RuntimeConfig::prefault). Nothing of
+/// what the pages hold is kept.
+pub(crate) async fn learn_pages(template: Arc<Template>) -> Result<()> {
+    let mut runs = Vec::new();
+    for (context, _) in LEARNING_RUNS {
+        let options = SpawnOptions::new(Limits::default(), Arc::new(rlm_core::NoBackend));
+        let mut sandbox = Sandbox::new(template.clone(), options, std::future::ready(Ok(None))).await?;
+        sandbox.load_context(0, Context::from(context)).await?;
+        runs.push(sandbox);
+    }
+    let mut start: Option<WrittenPages> = None;
+    let mut after: Option<WrittenPages> = None;
+    for (sandbox, (_, cell)) in runs.iter_mut().zip(LEARNING_RUNS) {
+        let pages = WrittenPages::of(&sandbox.instance.as_ref().expect("just made").store);
+        start = Some(start.map_or(pages.clone(), |s| s.and(&pages)));
+        let out = sandbox.run_cell(cell).await?;
+        let Some(instance) = sandbox.instance.as_ref().filter(|_| out.error.is_none()) else {
+            let reason = format!("{:?}", out.error);
+            return Err(Error::Instantiate(anyhow::anyhow!("a learning sandbox's cell failed: {reason}")));
+        };
+        let pages = WrittenPages::of(&instance.store);
+        after = Some(after.map_or(pages.clone(), |a| a.and(&pages)));
+    }
+    let (Some(start), Some(after)) = (start, after) else { return Ok(()) };
+    let first_cell = after.without(&start);
+    tracing::debug!(
+        start_bytes = start.bytes(),
+        first_cell_bytes = first_cell.bytes(),
+        runs = start.runs() + first_cell.runs(),
+        "learnt the pages a sandbox writes"
+    );
+    // Nothing learnt (no `PAGEMAP_SCAN`), or far more than usual: keep none.
+    if (1..=MAX_LEARNT_BYTES).contains(&(start.bytes() + first_cell.bytes())) {
+        let _ = template.learnt.set(LearntPages { start, first_cell });
+    }
+    Ok(())
 }
 
 impl Repl for Sandbox {
