@@ -52,7 +52,7 @@ fn faulting_pages_in_ahead_keeps_every_byte_a_memory_holds() {
     let record = WrittenPages::of(&a);
     // A kernel without PAGEMAP_SCAN (before 6.7) records nothing, and then
     // nothing is ever faulted in ahead: nothing to check.
-    if record.bytes() == 0 && !std::fs::read_to_string("/proc/sys/kernel/osrelease").is_ok_and(|r| newer_than_6_7(&r)) {
+    if record.bytes() == 0 && !std::fs::read_to_string("/proc/sys/kernel/osrelease").is_ok_and(|r| at_least_6_7(&r)) {
         return;
     }
     assert_eq!(record.bytes(), MEMORY, "{record:?}");
@@ -92,7 +92,7 @@ fn faulting_pages_in_ahead_keeps_every_byte_a_memory_holds() {
 
 /// Whether a kernel release (`6.18.44-...`) is 6.7 or later, which has
 /// `PAGEMAP_SCAN`: there an empty record is a failure, not a skip.
-fn newer_than_6_7(release: &str) -> bool {
+fn at_least_6_7(release: &str) -> bool {
     let mut parts = release.trim().split(['.', '-']).map(|p| p.parse::<u32>().unwrap_or(0));
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (6, 7)
 }

@@ -169,9 +169,10 @@ impl RuntimeConfig {
     /// otherwise costs two faults, the second a copy-on-write that interrupts
     /// the other cores running this process to flush the page from their
     /// TLBs: on 2 cores that was half the CPU of a process's first fan-out
-    /// (BENCHMARKS.md). Pages of the second set that the start left mapped
-    /// read-only to the guest image are unmapped first (one call on Linux
-    /// 6.14+, else one per run of pages); they hold the image's bytes.
+    /// (BENCHMARKS.md). Pages of either set already mapped read-only, to
+    /// the guest image or (outside it) to the zero page, are unmapped first
+    /// (one call on Linux 6.14+, else one per run of pages); they hold what
+    /// the next access would map again.
     /// Costs the start about 9 ms; a sandbox in a fresh slot then holds
     /// about 0.35 MiB at its start and 0.65 MiB more after its first cell
     /// even where its own code would not have written them all. Only where

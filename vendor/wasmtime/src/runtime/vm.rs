@@ -165,6 +165,7 @@ cfg_select! {
         pub use crate::runtime::vm::mmap::{Mmap, MmapOffset};
         pub use self::cow::{MemoryImage, MemoryImageSlot, ModuleMemoryImages};
         // rlm-sandbox patch: for `crate::runtime::written_pages`.
+        #[cfg(feature = "pooling-allocator")]
         pub(crate) use self::sys::vm::PageKind;
     }
     _ => {

@@ -5,9 +5,10 @@ use super::sys::DecommitBehavior;
 use crate::Engine;
 use crate::prelude::*;
 use crate::runtime::vm::mpk::ProtectionKey;
-use crate::runtime::vm::sys::vm::{
-    self, MemoryImageSource, PageKind, PageMap, reset_with_pagemap, scan_runs,
-};
+use crate::runtime::vm::sys::vm::{self, MemoryImageSource, PageMap, reset_with_pagemap};
+// rlm-sandbox patch: for `page_runs`.
+#[cfg(feature = "pooling-allocator")]
+use crate::runtime::vm::sys::vm::{PageKind, scan_runs};
 use crate::runtime::vm::{
     HostAlignedByteCount, MmapOffset, ModuleMemoryImageSource, host_page_size,
 };
@@ -352,6 +353,7 @@ pub struct MemoryImageSlot {
     /// rlm-sandbox patch: whether the last `instantiate` mapped the image in
     /// afresh, so that none of its pages is faulted in yet and `prefault`
     /// pays; a reused slot keeps the pages its last instance wrote.
+    #[cfg_attr(not(feature = "pooling-allocator"), allow(dead_code))]
     fresh: bool,
 }
 
@@ -618,6 +620,7 @@ impl MemoryImageSlot {
         if !discard.is_empty() && unsafe { vm::decommit_pages(&discard) }.is_err() {
             return 0;
         }
+        #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
         let mut bytes = 0;
         #[cfg(target_os = "linux")]
         for run in &runs {

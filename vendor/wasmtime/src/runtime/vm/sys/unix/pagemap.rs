@@ -375,6 +375,7 @@ pub unsafe fn reset_with_pagemap(
 }
 
 /// rlm-sandbox patch: which pages [`scan_runs`] looks for.
+#[cfg(feature = "pooling-allocator")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PageKind {
     /// Pages the reset above treats as written: present or swapped, neither
@@ -398,6 +399,7 @@ pub enum PageKind {
 /// # Safety
 ///
 /// Requires that `ptr` for `len` bytes is mapped memory of this process.
+#[cfg(feature = "pooling-allocator")]
 pub unsafe fn scan_runs(
     pagemap: &PageMap,
     ptr: *const u8,

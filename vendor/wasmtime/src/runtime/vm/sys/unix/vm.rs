@@ -6,7 +6,10 @@ use std::io;
 #[cfg(feature = "std")]
 use std::sync::Arc;
 
-pub use super::pagemap::{PageKind, PageMap, reset_with_pagemap, scan_runs};
+pub use super::pagemap::{PageMap, reset_with_pagemap};
+// rlm-sandbox patch: for `MemoryImageSlot::page_runs`.
+#[cfg(feature = "pooling-allocator")]
+pub use super::pagemap::{PageKind, scan_runs};
 
 pub unsafe fn expose_existing_mapping(ptr: *mut u8, len: usize) -> io::Result<()> {
     unsafe {
