@@ -512,20 +512,18 @@ pub(crate) async fn learn_pages(template: Arc<Template>) -> Result<()> {
         sandbox.load_context(0, Context::from(context)).await?;
         runs.push(sandbox);
     }
-    let mut start: Option<WrittenPages> = None;
-    let mut after: Option<WrittenPages> = None;
+    let (mut starts, mut afters) = (Vec::new(), Vec::new());
     for (sandbox, (_, cell)) in runs.iter_mut().zip(LEARNING_RUNS) {
-        let pages = WrittenPages::of(&sandbox.instance.as_ref().expect("just made").store);
-        start = Some(start.map_or(pages.clone(), |s| s.and(&pages)));
+        starts.push(WrittenPages::of(&sandbox.instance.as_ref().expect("just made").store));
         let out = sandbox.run_cell(cell).await?;
         let Some(instance) = sandbox.instance.as_ref().filter(|_| out.error.is_none()) else {
             let reason = format!("{:?}", out.error);
             return Err(Error::Instantiate(anyhow::anyhow!("a learning sandbox's cell failed: {reason}")));
         };
-        let pages = WrittenPages::of(&instance.store);
-        after = Some(after.map_or(pages.clone(), |a| a.and(&pages)));
+        afters.push(WrittenPages::of(&instance.store));
     }
-    let (Some(start), Some(after)) = (start, after) else { return Ok(()) };
+    let in_all = |sets: Vec<WrittenPages>| sets.into_iter().reduce(|a, b| a.and(&b)).unwrap_or_default();
+    let (start, after) = (in_all(starts), in_all(afters));
     let first_cell = after.without(&start);
     tracing::debug!(
         start_bytes = start.bytes(),

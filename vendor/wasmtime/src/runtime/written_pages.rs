@@ -49,11 +49,7 @@ impl WrittenPages {
             .memories
             .iter()
             .map(|(image, runs)| {
-                let before = earlier
-                    .memories
-                    .iter()
-                    .find(|(other, _)| Arc::ptr_eq(image, other))
-                    .map_or(&[][..], |(_, runs)| &runs[..]);
+                let before = earlier.runs_of(image).unwrap_or_default();
                 (image.clone(), subtract(runs, before))
             })
             .collect();
@@ -66,11 +62,19 @@ impl WrittenPages {
             .memories
             .iter()
             .filter_map(|(image, runs)| {
-                let (_, theirs) = other.memories.iter().find(|(o, _)| Arc::ptr_eq(image, o))?;
-                Some((image.clone(), intersect(runs, theirs)))
+                Some((image.clone(), intersect(runs, other.runs_of(image)?)))
             })
             .collect();
         WrittenPages { memories }
+    }
+
+    /// The runs recorded for the memory holding `image`.
+    fn runs_of(&self, image: &Arc<MemoryImage>) -> Option<&[Range<usize>]> {
+        let (_, runs) = self
+            .memories
+            .iter()
+            .find(|(other, _)| Arc::ptr_eq(image, other))?;
+        Some(runs)
     }
 
     /// The bytes these runs cover.
@@ -101,11 +105,7 @@ impl WrittenPages {
             let Some(image) = slot.image().filter(|_| slot.is_fresh()) else {
                 continue;
             };
-            if let Some((_, runs)) = self
-                .memories
-                .iter()
-                .find(|(other, _)| Arc::ptr_eq(image, other))
-            {
+            if let Some(runs) = self.runs_of(image) {
                 // SAFETY: the store is borrowed exclusively here, so no
                 // guest code runs on this memory meanwhile.
                 bytes += unsafe { slot.prefault(runs) };

@@ -293,31 +293,16 @@ pub unsafe fn reset_with_pagemap(
     let mut bytes_resident = 0;
 
     while start < end && budget > 0 {
-        let scan_arg =
-            PageMapScanBuilder::new(ptr::slice_from_raw_parts(start, end.addr() - start.addr()))
-                .max_pages(budget)
-                // We specifically want pages that are NOT backed by the zero page
-                // or backed by files. Such pages mean that they haven't changed
-                // from their original contents, so they're inverted.
-                .category_inverted(Categories::PFNZERO | Categories::FILE)
-                // Search for pages that are present or swapped out and neither the
-                // zero page nor a file page (those are inverted above): every page
-                // the instance wrote (rlm-sandbox patch). Upstream required
-                // `WRITTEN | PRESENT`: a dirty page the kernel had swapped out was
-                // neither reset nor decommitted, and the next instance in the slot
-                // read it. `WRITTEN` is not asked for: without userfaultfd it only
-                // means "not write-protected", which every such page is, and a
-                // kernel that narrowed it to userfaultfd ranges would make the
-                // scan match nothing and the reset silently keep everything.
-                // Without `PRESENT | SWAPPED`, Linux reports never-touched holes
-                // too, and copying into them would make them resident.
-                .category_mask(Categories::PFNZERO | Categories::FILE)
-                .category_anyof_mask(Categories::PRESENT | Categories::SWAPPED)
-                // Only whether a page is swapped out (rlm-sandbox patch): those are
-                // decommitted rather than faulted back in from swap to be
-                // overwritten.
-                .return_mask(Categories::SWAPPED)
-                .build(&mut storage);
+        let scan_arg = ask_for_written(&mut PageMapScanBuilder::new(ptr::slice_from_raw_parts(
+            start,
+            end.addr() - start.addr(),
+        )))
+        .max_pages(budget)
+        // Only whether a page is swapped out (rlm-sandbox patch): those are
+        // decommitted rather than faulted back in from swap to be
+        // overwritten.
+        .return_mask(Categories::SWAPPED)
+        .build(&mut storage);
 
         // SAFETY: this should be a safe ioctl as we control the fd we're
         // operating on plus all of `scan_arg`, but this relies on `Ioctl`
@@ -374,6 +359,29 @@ pub unsafe fn reset_with_pagemap(
     bytes_resident
 }
 
+/// Asks `scan` for the pages an instance wrote (rlm-sandbox patch: one
+/// definition for the reset and for `scan_runs`).
+fn ask_for_written(scan: &mut PageMapScanBuilder) -> &mut PageMapScanBuilder {
+    scan
+        // We specifically want pages that are NOT backed by the zero page
+        // or backed by files. Such pages mean that they haven't changed
+        // from their original contents, so they're inverted.
+        .category_inverted(Categories::PFNZERO | Categories::FILE)
+        // Search for pages that are present or swapped out and neither the
+        // zero page nor a file page (those are inverted above): every page
+        // the instance wrote (rlm-sandbox patch). Upstream required
+        // `WRITTEN | PRESENT`: a dirty page the kernel had swapped out was
+        // neither reset nor decommitted, and the next instance in the slot
+        // read it. `WRITTEN` is not asked for: without userfaultfd it only
+        // means "not write-protected", which every such page is, and a
+        // kernel that narrowed it to userfaultfd ranges would make the
+        // scan match nothing and the reset silently keep everything.
+        // Without `PRESENT | SWAPPED`, Linux reports never-touched holes
+        // too, and copying into them would make them resident.
+        .category_mask(Categories::PFNZERO | Categories::FILE)
+        .category_anyof_mask(Categories::PRESENT | Categories::SWAPPED)
+}
+
 /// rlm-sandbox patch: which pages [`scan_runs`] looks for.
 #[cfg(feature = "pooling-allocator")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -415,10 +423,7 @@ pub unsafe fn scan_runs(
         let mut scan =
             PageMapScanBuilder::new(ptr::slice_from_raw_parts(start, end.addr() - start.addr()));
         match kind {
-            PageKind::Written => scan
-                .category_inverted(Categories::PFNZERO | Categories::FILE)
-                .category_mask(Categories::PFNZERO | Categories::FILE)
-                .category_anyof_mask(Categories::PRESENT | Categories::SWAPPED),
+            PageKind::Written => ask_for_written(&mut scan),
             PageKind::File => scan.category_mask(Categories::PRESENT | Categories::FILE),
             PageKind::Zero => scan.category_mask(Categories::PRESENT | Categories::PFNZERO),
         };
